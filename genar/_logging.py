@@ -1,0 +1,7 @@
+"""The package logger."""
+
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger("genar")

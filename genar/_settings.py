@@ -1,0 +1,24 @@
+"""Package-wide settings: progress bars and the default device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Settings:
+    """Settings read by genar functions when an argument is left at ``None``.
+
+    Attributes
+    ----------
+    show_progress_bar
+        Show :mod:`tqdm` progress bars in long loops.
+    device
+        Default torch device for encoders and models (``None`` picks CUDA when available, else CPU).
+    """
+
+    show_progress_bar: bool = True
+    device: str | None = None
+
+
+settings = Settings()
