@@ -1,0 +1,117 @@
+"""Shared fixtures: a tiny synthetic SpatialData, and the real her2st sections when they are available."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def her2st_dir() -> Path | None:
+    """``$GENAR_DATA_DIR/her2st``, else ``../shared/data/her2st`` beside the checkout; None when absent."""
+    candidates = []
+    if env := os.environ.get("GENAR_DATA_DIR"):
+        candidates.append(Path(env) / "her2st")
+    candidates.append(REPO.parent / "shared" / "data" / "her2st")
+    return next((c for c in candidates if (c / "ST-cnts").is_dir()), None)
+
+
+def make_sdata(
+    *,
+    n_sections: int = 2,
+    n_spots: int = 40,
+    n_genes: int = 32,
+    size: int = 256,
+    microns_per_pixel: float | None = 1.0,
+    seed: int = 0,
+):
+    """Synthetic SpatialData in the layout of `genar.datasets.her2st`.
+
+    The image encodes position: red = x, green = y (pixel units, 0..255), blue = 128 + section index. Genes come
+    in 4 co-expression modules: module m follows spatial factor m, with Poisson counts.
+    """
+    from spatialdata import SpatialData
+    from spatialdata.models import Image2DModel, ShapesModel, TableModel
+    from spatialdata.transformations import Identity
+
+    rng = np.random.default_rng(seed)
+    images, shapes, tables = {}, {}, []
+    yy, xx = np.mgrid[0:size, 0:size]
+    for s in range(n_sections):
+        name = f"S{s}"
+        img = np.stack([xx % 256, yy % 256, np.full_like(xx, 128 + s)]).astype(np.uint8)
+        images[f"{name}_image"] = Image2DModel.parse(
+            img, dims=("c", "y", "x"), scale_factors=[2], transformations={name: Identity()}
+        )
+        xy = rng.uniform(20, size - 20, size=(n_spots, 2)).round()
+        shapes[f"{name}_spots"] = ShapesModel.parse(
+            xy, geometry=0, radius=np.full(n_spots, 5.0), transformations={name: Identity()}
+        )
+        factors = np.column_stack(
+            [np.sin(xy[:, 0] / 40), np.cos(xy[:, 1] / 30), xy[:, 0] / size, 1 - xy[:, 1] / size]
+        )
+        module = np.arange(n_genes) % 4
+        rate = 3 * np.exp(1.5 * factors[:, module] + 0.1 * rng.normal(size=(n_spots, n_genes)))
+        counts = rng.poisson(rate).astype(np.int32)
+        obs = pd.DataFrame(
+            {"section": name, "region": f"{name}_spots", "instance_id": np.arange(n_spots)},
+            index=[f"{name}_{i}" for i in range(n_spots)],
+        )
+        table = ad.AnnData(sparse.csr_matrix(counts), obs=obs, var=pd.DataFrame(index=[f"g{i:02d}" for i in range(n_genes)]))
+        table.obsm["spatial"] = xy
+        tables.append(table)
+    adata = ad.concat(tables)
+    names = [f"S{s}" for s in range(n_sections)]
+    adata.obs["section"] = pd.Categorical(adata.obs["section"], categories=names)
+    adata.obs["region"] = pd.Categorical(adata.obs["region"], categories=[f"{n}_spots" for n in names])
+    if microns_per_pixel is not None:
+        adata.uns["spatial"] = {n: {"scalefactors": {"microns_per_pixel": microns_per_pixel}} for n in names}
+    table = TableModel.parse(adata, region=[f"{n}_spots" for n in names], region_key="region", instance_key="instance_id")
+    return SpatialData(images=images, shapes=shapes, tables={"table": table})
+
+
+@pytest.fixture(scope="session")
+def _sdata_session():
+    return make_sdata()
+
+
+@pytest.fixture
+def sdata(_sdata_session):
+    """A fresh deep copy of the synthetic SpatialData for each test."""
+    return copy.deepcopy(_sdata_session)
+
+
+@pytest.fixture(scope="session")
+def her2st_path() -> Path:
+    path = her2st_dir()
+    if path is None:
+        pytest.skip("her2st data not found: set GENAR_DATA_DIR to the folder holding her2st/ (e.g. ../shared/data)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def her2st_sdata(her2st_path, tmp_path_factory):
+    """All four real sections, loaded once per session (image pyramids cached in a temporary folder)."""
+    import genar
+
+    return genar.datasets.her2st(her2st_path, image_cache=tmp_path_factory.mktemp("image_cache"))
+
+
+@pytest.fixture
+def her2st(her2st_sdata):
+    """A copy of the real sections that a test may modify (images stay shared and lazy)."""
+    from spatialdata import SpatialData
+
+    return SpatialData(
+        images=dict(her2st_sdata.images),
+        shapes={k: v.copy() for k, v in her2st_sdata.shapes.items()},
+        tables={k: v.copy() for k, v in her2st_sdata.tables.items()},
+    )
