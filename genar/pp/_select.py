@@ -1,0 +1,191 @@
+"""Choose the gene panel: the genes the model predicts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from .. import _keys
+from .._logging import logger
+from .._validate import check_sections, get_counts, get_table, sections_of
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+    from spatialdata import SpatialData
+
+
+def select_genes(
+    sdata: SpatialData,
+    n_genes: int = 200,
+    *,
+    sections: str | Sequence[str] | None = None,
+    genes: Sequence[str] | None = None,
+    table_key: str = _keys.TABLE,
+    layer: str | None = None,
+    flavor: Literal["seurat_v3", "total_counts"] = "seurat_v3",
+    key_added: str = _keys.PANEL_TABLE,
+    overwrite: bool = False,
+) -> None:
+    """Choose the gene panel from the training sections and create the panel table.
+
+    The panel is the ``n_genes`` most variable genes of the raw counts of the training sections (scanpy's
+    ``seurat_v3`` flavour with one batch per section, so a gene must vary within sections, not only between
+    them), or the genes you list. Spots of every section stay in the panel table: only the *choice* of genes
+    looks at the training sections, so held-out sections can be scored later.
+
+    Parameters
+    ----------
+    sdata
+        SpatialData with a table of raw counts, e.g. from :func:`genar.datasets.her2st`.
+    n_genes
+        Panel size. Ignored when ``genes`` is given.
+    sections
+        Training sections (``obs['section']``) the panel is chosen on. Default: all.
+    genes
+        Use these genes, in this order, instead of choosing them.
+    table_key
+        Table with the raw counts of all genes.
+    layer
+        Layer of ``table_key`` holding raw counts; ``None`` uses ``X``.
+    flavor
+        ``'seurat_v3'`` (highly variable genes on raw counts; needs scikit-misc) or ``'total_counts'`` (the
+        most expressed genes).
+    key_added
+        Name of the new panel table.
+    overwrite
+        Replace an existing table named ``key_added``.
+
+    Returns
+    -------
+    Nothing; adds ``sdata.tables[key_added]``, annotating the same spot elements as ``table_key``, with
+
+    ``X`` and ``layers['counts']``
+        Raw counts of the panel genes (sparse, int32).
+    ``var['highly_variable_rank']``, ``var['mean_counts']``
+        Rank of each gene in the selection and its mean count on the training sections.
+    ``uns['genar']['params']``
+        The arguments used, including the training ``sections``.
+
+    The table ``table_key`` itself is left unchanged.
+
+    Examples
+    --------
+    >>> genar.pp.select_genes(sdata, 200, sections=["C2", "C3", "C4"])  # doctest: +SKIP
+    """
+    import anndata as ad
+    from spatialdata.models import TableModel
+
+    table = get_table(sdata, table_key, hint="Load data with `genar.datasets.her2st()` or pass `table_key=`.")
+    if key_added in sdata.tables and not overwrite:
+        msg = f"sdata.tables[{key_added!r}] exists already. Pass `overwrite=True` to replace it, or another `key_added`."
+        raise ValueError(msg)
+    counts = sparse.csr_matrix(get_counts(table, layer))
+    if table.var_names.has_duplicates:
+        dups = table.var_names[table.var_names.duplicated()].unique().tolist()
+        msg = f"The gene names of table {table_key!r} are not unique: {dups[:10]}. Run `adata.var_names_make_unique()`."
+        raise ValueError(msg)
+    train = check_sections(sections, sections_of(table))
+    in_train = table.obs[_keys.SECTION].astype(str).isin(train).to_numpy()
+    train_counts = counts[in_train]
+
+    if genes is not None:
+        panel, rank = _given_genes(table.var_names, genes), None
+    else:
+        panel, rank = _variable_genes(table, train_counts, in_train, n_genes, flavor=flavor)
+
+    idx = table.var_names.get_indexer(panel)
+    panel_counts = counts[:, idx].astype(np.int32)
+    var = pd.DataFrame(index=pd.Index(panel, name=None))
+    var["highly_variable_rank"] = np.arange(len(panel)) if rank is None else rank
+    var["mean_counts"] = np.asarray(train_counts[:, idx].mean(axis=0)).ravel()
+    attrs = table.uns.get("spatialdata_attrs", {})
+    new = ad.AnnData(
+        X=panel_counts.copy(),
+        obs=table.obs.copy(),
+        var=var,
+        obsm={k: np.array(v, copy=True) for k, v in table.obsm.items()},
+        layers={_keys.COUNTS_LAYER: panel_counts.copy()},
+        uns={k: v for k, v in table.uns.items() if k == "spatial"},
+    )
+    new.uns[_keys.PANEL_TABLE] = {
+        "params": {
+            "n_genes": len(panel),
+            "sections": list(train),
+            "flavor": "given" if genes is not None else flavor,
+            "table_key": table_key,
+            "layer": layer,
+        }
+    }
+    new = TableModel.parse(
+        new,
+        region=attrs.get("region"),
+        region_key=attrs.get("region_key"),
+        instance_key=attrs.get("instance_key"),
+    )
+    if key_added in sdata.tables:
+        del sdata.tables[key_added]
+    sdata.tables[key_added] = new
+    logger.info("added `sdata.tables[%r]` with %d panel genes chosen on sections %s", key_added, len(panel), train)
+
+
+def _given_genes(var_names: pd.Index, genes: Sequence[str]) -> list[str]:
+    genes = list(genes)
+    if not genes:
+        msg = "`genes` is empty; list the panel genes or pass `genes=None` to choose them."
+        raise ValueError(msg)
+    if len(set(genes)) != len(genes):
+        dups = pd.Index(genes)[pd.Index(genes).duplicated()].tolist()
+        msg = f"`genes` lists genes more than once: {dups}."
+        raise ValueError(msg)
+    missing = [g for g in genes if g not in var_names]
+    if missing:
+        msg = f"`genes` names {len(missing)} genes not in the table: {missing[:20]}."
+        raise KeyError(msg)
+    return genes
+
+
+def _variable_genes(
+    table: AnnData, train_counts: sparse.csr_matrix, in_train: np.ndarray, n_genes: int, *, flavor: str
+) -> tuple[list[str], np.ndarray]:
+    n_available = table.n_vars
+    if not 1 <= n_genes <= n_available:
+        msg = f"`n_genes` must be between 1 and the {n_available} genes available; got {n_genes}."
+        raise ValueError(msg)
+    expressed = np.asarray((train_counts > 0).sum(axis=0)).ravel() > 0
+    if n_genes > expressed.sum():
+        msg = (
+            f"`n_genes`={n_genes} exceeds the {int(expressed.sum())} genes with any counts in the training "
+            "sections. Choose fewer genes."
+        )
+        raise ValueError(msg)
+    if flavor == "total_counts":
+        totals = np.asarray(train_counts.sum(axis=0)).ravel()
+        order = np.argsort(-totals, kind="stable")[:n_genes]
+        return table.var_names[order].tolist(), np.arange(n_genes)
+    if flavor != "seurat_v3":
+        msg = f"`flavor` must be 'seurat_v3' or 'total_counts'; got {flavor!r}."
+        raise ValueError(msg)
+    import anndata as ad
+    import scanpy as sc
+
+    sub = ad.AnnData(
+        X=train_counts.astype(np.float32),
+        obs=table.obs.loc[in_train, [_keys.SECTION]].copy(),
+        var=pd.DataFrame(index=table.var_names),
+    )
+    sub = sub[:, expressed].copy()
+    batch_key = _keys.SECTION if sub.obs[_keys.SECTION].nunique() > 1 else None
+    try:
+        hvg = sc.pp.highly_variable_genes(
+            sub, n_top_genes=n_genes, flavor="seurat_v3", batch_key=batch_key, inplace=False, span=0.5
+        )
+    except ImportError as err:
+        err.add_note("The seurat_v3 flavour needs scikit-misc: pip install scikit-misc, or use flavor='total_counts'.")
+        raise
+    hvg.index = sub.var_names
+    chosen = hvg[hvg["highly_variable"]].sort_values("highly_variable_rank", kind="stable")
+    return chosen.index.tolist(), chosen["highly_variable_rank"].to_numpy()
