@@ -1,0 +1,205 @@
+"""Square H&E patches around every spot: geometry in ``extract_patches``, pixels read lazily on demand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .. import _keys
+from .._logging import logger
+from .._validate import check_key, get_table, sections_of
+from ._geometry import image_for_region, image_levels, pixel_size, region_of_section, spot_centres_in_image
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+    from spatialdata import SpatialData
+
+#: Fill value of patch pixels outside the image (white, like slide background).
+PAD_VALUE = 255
+
+
+def extract_patches(
+    sdata: SpatialData,
+    *,
+    size_um: float = 112.0,
+    patch_px: int = 224,
+    table_key: str = _keys.PANEL_TABLE,
+    image_key: str | Mapping[str, str] | None = None,
+    pixel_size_um: float | Mapping[str, float] | None = None,
+    key_added: str = _keys.PATCHES,
+) -> None:
+    """Define a square H&E patch centred on every spot, ``size_um`` micrometres wide, read at ``patch_px`` pixels.
+
+    Only the geometry is stored: the pixels are read on demand by :func:`read_patches` (and
+    :func:`embed_patches`) from the pyramid level of the image closest to the requested resolution, so no
+    full-resolution image is ever held in memory.
+
+    Parameters
+    ----------
+    sdata
+        SpatialData with images, spot shapes and a table annotating the shapes.
+    size_um
+        Edge of the patch in micrometres (112 µm: the 100 µm ST spot plus a margin).
+    patch_px
+        Edge, in pixels, to which each patch is resampled.
+    table_key
+        Table whose spots get patches.
+    image_key
+        Image to cut from (one key, or a dict per section). Default: the one image that shares a coordinate
+        system with the section's spots.
+    pixel_size_um
+        Micrometres per full-resolution pixel (a number, or a dict per section). Default:
+        ``table.uns['spatial'][section]['scalefactors']['microns_per_pixel']``.
+    key_added
+        Key of the outputs.
+
+    Returns
+    -------
+    Nothing; sets in ``sdata.tables[table_key]``
+
+    ``obsm[key_added]``
+        Patch box ``(x0, y0, x1, y1)`` in full-resolution pixels of the section's image.
+    ``obs[f'{key_added}_border']``
+        ``True`` where the patch reaches beyond the image; the missing pixels are padded white.
+    ``uns[key_added]['params']``
+        ``size_um``, ``patch_px`` and, per section, the image, pyramid level, pixel size and patch size in pixels.
+    """
+    table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` first.")
+    if not (np.isfinite(size_um) and size_um > 0):
+        msg = f"`size_um` must be a positive number of micrometres; got {size_um}."
+        raise ValueError(msg)
+    if int(patch_px) != patch_px or patch_px < 8:
+        msg = f"`patch_px` must be an integer of at least 8 pixels; got {patch_px}."
+        raise ValueError(msg)
+    instance_key = table.uns.get("spatialdata_attrs", {}).get("instance_key", _keys.INSTANCE)
+    check_key(table.obs, instance_key, where="table.obs")
+
+    boxes = np.full((table.n_obs, 4), np.nan)
+    border = np.zeros(table.n_obs, dtype=bool)
+    per_section = {}
+    for section in sections_of(table):
+        rows = np.flatnonzero(table.obs[_keys.SECTION].astype(str).to_numpy() == section)
+        region = region_of_section(table, section)
+        key = image_key.get(section) if isinstance(image_key, Mapping) else image_key
+        img_key, cs = image_for_region(sdata, region, key)
+        centres = spot_centres_in_image(sdata, region, img_key, cs)
+        positions = sdata.shapes[region].index.get_indexer(table.obs[instance_key].to_numpy()[rows])
+        if (positions < 0).any():
+            bad = table.obs[instance_key].to_numpy()[rows][positions < 0][:10].tolist()
+            msg = f"Rows of section {section!r} point at instances {bad} that shapes {region!r} does not have."
+            raise ValueError(msg)
+        mpp = pixel_size(table, section, pixel_size_um)
+        size_px = size_um / mpp
+        xy = centres[positions]
+        boxes[rows] = np.column_stack([xy - size_px / 2, xy + size_px / 2])
+        levels = image_levels(sdata.images[img_key])
+        height, width = levels[0].shape[-2:]
+        border[rows] = (boxes[rows, 0] < 0) | (boxes[rows, 1] < 0) | (boxes[rows, 2] > width) | (boxes[rows, 3] > height)
+        level = _choose_level(levels, size_px, patch_px)
+        per_section[section] = {
+            "image_key": img_key,
+            "coordinate_system": cs,
+            "level": level,
+            "microns_per_pixel": mpp,
+            "size_px": size_px,
+        }
+    table.obsm[key_added] = boxes
+    table.obs[f"{key_added}_border"] = border
+    table.uns[key_added] = {"params": {"size_um": float(size_um), "patch_px": int(patch_px), "sections": per_section}}
+    if border.any():
+        logger.warning("%d patches reach beyond their image; the missing pixels are padded white", int(border.sum()))
+    logger.info("added `obsm[%r]`: %d patches of %g µm at %d px", key_added, table.n_obs, size_um, patch_px)
+
+
+def _choose_level(levels: Sequence, size_px: float, patch_px: int) -> int:
+    """Coarsest pyramid level at which a patch still spans at least ``patch_px`` pixels."""
+    full_width = levels[0].shape[-1]
+    best = 0
+    for i, level in enumerate(levels):
+        if size_px * level.shape[-1] / full_width >= patch_px:
+            best = i
+    return best
+
+
+def read_patches(
+    sdata: SpatialData,
+    indices: Sequence[int] | np.ndarray | None = None,
+    *,
+    table_key: str = _keys.PANEL_TABLE,
+    patches_key: str = _keys.PATCHES,
+) -> np.ndarray:
+    """Read patches as a uint8 array ``(n, patch_px, patch_px, 3)``.
+
+    Parameters
+    ----------
+    sdata
+        SpatialData after :func:`extract_patches`.
+    indices
+        Row positions in the table (default: all rows; mind the memory for large slides, or use
+        :func:`iter_patches`).
+    table_key, patches_key
+        Where :func:`extract_patches` wrote the geometry.
+    """
+    table = get_table(sdata, table_key)
+    reader = _PatchReader(sdata, table, patches_key)
+    rows = np.arange(table.n_obs) if indices is None else np.asarray(indices, dtype=int)
+    return reader.read(rows)
+
+
+def iter_patches(
+    sdata: SpatialData,
+    *,
+    batch_size: int = 64,
+    table_key: str = _keys.PANEL_TABLE,
+    patches_key: str = _keys.PATCHES,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(rows, patches)`` batches over all spots, reading each batch lazily from the image pyramids."""
+    table = get_table(sdata, table_key)
+    reader = _PatchReader(sdata, table, patches_key)
+    for start in range(0, table.n_obs, batch_size):
+        rows = np.arange(start, min(start + batch_size, table.n_obs))
+        yield rows, reader.read(rows)
+
+
+class _PatchReader:
+    """Reads patch windows from image pyramid levels and resamples them."""
+
+    def __init__(self, sdata: SpatialData, table: AnnData, patches_key: str) -> None:
+        check_key(table.obsm, patches_key, where="table.obsm", hint="Run `genar.pp.extract_patches` first.")
+        self.boxes = np.asarray(table.obsm[patches_key], dtype=float)
+        self.params = table.uns[patches_key]["params"]
+        self.sections = table.obs[_keys.SECTION].astype(str).to_numpy()
+        self.levels = {}
+        for section, p in self.params["sections"].items():
+            levels = image_levels(sdata.images[p["image_key"]])
+            level = levels[p["level"]]
+            self.levels[section] = (level.data, levels[0].shape[-1] / level.shape[-1])
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        import dask
+        from PIL import Image
+
+        size = self.params["patch_px"]
+        windows, plans = [], []
+        for row in rows:
+            data, factor = self.levels[self.sections[row]]
+            box = self.boxes[row] / factor
+            lo = np.floor(box[:2]).astype(int)
+            hi = np.ceil(box[2:]).astype(int)
+            height, width = data.shape[-2:]
+            clo = np.maximum(lo, 0)
+            chi = np.minimum(hi, (width, height))
+            windows.append(data[:3, clo[1] : max(chi[1], clo[1]), clo[0] : max(chi[0], clo[0])])
+            plans.append((lo, hi, clo, box))
+        pixels = dask.compute(*windows, scheduler="threads") if windows else ()
+        out = np.empty((len(rows), size, size, 3), dtype=np.uint8)
+        for i, (win, (lo, hi, clo, box)) in enumerate(zip(pixels, plans, strict=True)):
+            canvas = np.full((hi[1] - lo[1], hi[0] - lo[0], 3), PAD_VALUE, dtype=np.uint8)
+            h, w = win.shape[-2:]
+            oy, ox = clo[1] - lo[1], clo[0] - lo[0]
+            canvas[oy : oy + h, ox : ox + w] = np.moveaxis(np.asarray(win, dtype=np.uint8), 0, -1)
+            sub = (box[0] - lo[0], box[1] - lo[1], box[2] - lo[0], box[3] - lo[1])
+            out[i] = np.asarray(Image.fromarray(canvas).resize((size, size), Image.Resampling.BILINEAR, box=sub))
+        return out

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from spatialdata.transformations import Identity, set_transformation
+
+import genar
+
+
+@pytest.fixture
+def panel(sdata):
+    genar.pp.select_genes(sdata, 16)
+    return sdata
+
+
+def test_patch_centre_is_the_spot_centre(panel):
+    # the synthetic image encodes position: red = x, green = y
+    genar.pp.extract_patches(panel, size_um=21.0, patch_px=21)
+    table = panel.tables["genar"]
+    patches = genar.pp.read_patches(panel)
+    assert patches.shape == (table.n_obs, 21, 21, 3) and patches.dtype == np.uint8
+    centre = patches[:, 10, 10, :2].astype(float)
+    # a pixel (i, j) covers [j, j+1) x [i, i+1): the pixel under a centre (x, y) has value floor(x), floor(y)
+    np.testing.assert_array_equal(centre, np.floor(table.obsm["spatial"]))
+    boxes = table.obsm["genar_patches"]
+    np.testing.assert_allclose((boxes[:, :2] + boxes[:, 2:]) / 2, table.obsm["spatial"])
+    np.testing.assert_allclose(boxes[:, 2:] - boxes[:, :2], 21.0)
+    blue = patches[..., 2]
+    section = table.obs["section"].cat.codes.to_numpy().astype(int)
+    assert np.all(blue == (128 + section)[:, None, None])  # each patch comes from its own section's image
+
+
+def test_patches_resample_micrometres_to_pixels(panel):
+    table = panel.tables["genar"]
+    table.uns["spatial"]["S0"]["scalefactors"]["microns_per_pixel"] = 0.5
+    genar.pp.extract_patches(panel, size_um=20.0, patch_px=20)
+    boxes = table.obsm["genar_patches"]
+    s0 = (table.obs["section"] == "S0").to_numpy()
+    np.testing.assert_allclose(boxes[s0, 2] - boxes[s0, 0], 40.0)  # 20 µm at 0.5 µm/px
+    np.testing.assert_allclose(boxes[~s0, 2] - boxes[~s0, 0], 20.0)
+    patches = genar.pp.read_patches(panel, np.flatnonzero(s0)[:5])
+    # 40 px of image squeezed into 20 px: red (= x) rises by about 2 per output pixel
+    slope = np.diff(patches[:, 10, 2:18, 0].astype(float), axis=1).mean()
+    assert slope == pytest.approx(2.0, abs=0.05)
+
+
+def test_coarser_pyramid_level_is_used_when_enough(panel):
+    genar.pp.extract_patches(panel, size_um=64.0, patch_px=16)
+    params = panel.tables["genar"].uns["genar_patches"]["params"]["sections"]
+    assert params["S0"]["level"] == 1  # 64 px at full resolution, 32 px at level 1, still >= 16
+    genar.pp.extract_patches(panel, size_um=64.0, patch_px=48)
+    assert panel.tables["genar"].uns["genar_patches"]["params"]["sections"]["S0"]["level"] == 0
+
+
+def test_border_patches_are_padded_and_flagged(panel):
+    table = panel.tables["genar"]
+    shapes = panel.shapes["S0_spots"]
+    row = np.flatnonzero((table.obs["section"] == "S0").to_numpy())[0]
+    instance = table.obs["instance_id"].iloc[row]
+    from shapely.geometry import Point
+
+    shapes.loc[instance, "geometry"] = Point(3.0, 100.0)
+    genar.pp.extract_patches(panel, size_um=20.0, patch_px=20)
+    assert table.obs["genar_patches_border"].iloc[row]
+    assert table.obs["genar_patches_border"].sum() == 1
+    patch = genar.pp.read_patches(panel, [row])[0]
+    assert np.all(patch[:, :7] == 255)  # the 7 columns left of the image are white padding
+    assert patch[10, 12, 0] == 5  # inside the image, red is still x
+
+
+def test_unknown_pixel_size(sdata):
+    del sdata.tables["table"].uns["spatial"]
+    genar.pp.select_genes(sdata, 8)
+    with pytest.raises(ValueError, match=r"pixel size of section 'S0'.*Pass `pixel_size_um=`"):
+        genar.pp.extract_patches(sdata)
+    genar.pp.extract_patches(sdata, pixel_size_um=2.0, size_um=20.0)
+    boxes = sdata.tables["genar"].obsm["genar_patches"]
+    np.testing.assert_allclose(boxes[:, 2] - boxes[:, 0], 10.0)
+
+
+def test_image_must_share_a_coordinate_system(panel):
+    set_transformation(panel.images["S0_image"], {"elsewhere": Identity()}, set_all=True)
+    with pytest.raises(KeyError, match=r"No image shares a coordinate system with spots 'S0_spots'.*Available images"):
+        genar.pp.extract_patches(panel)
+
+
+def test_read_patches_needs_extract(panel):
+    with pytest.raises(KeyError, match=r"Run `genar.pp.extract_patches` first"):
+        genar.pp.read_patches(panel, [0])
+
+
+@pytest.mark.her2st
+def test_real_patch_centres(her2st):
+    genar.pp.select_genes(her2st, 50, flavor="total_counts")
+    table = her2st.tables["genar"]
+    size_px = 145.0
+    genar.pp.extract_patches(her2st, size_um=size_px * 0.6881, patch_px=145)
+    rows = np.flatnonzero((table.obs["section"] == "C2").to_numpy())[:8]
+    patches = genar.pp.read_patches(her2st, rows)
+    image = her2st.images["C2_image"]["scale0"].ds["image"]
+    for patch, (x, y) in zip(patches, table.obsm["spatial"][rows], strict=True):
+        expected = image[:, int(y) - 3 : int(y) + 4, int(x) - 3 : int(x) + 4].values.mean(axis=(1, 2))
+        got = patch[69:76, 69:76].reshape(-1, 3).mean(axis=0)
+        np.testing.assert_allclose(got, expected, atol=12)
+    assert not table.obs["genar_patches_border"].any()
