@@ -1,0 +1,105 @@
+"""The encoder interface: a torch module plus the preprocessing it was trained with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+#: ImageNet channel statistics, for encoders pretrained on ImageNet.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """How to build one encoder and feed it.
+
+    Attributes
+    ----------
+    name
+        Registry name.
+    build
+        Returns the :class:`torch.nn.Module` mapping a normalised ``(B, 3, input_size, input_size)`` float batch
+        to ``(B, dim)`` features.
+    dim
+        Feature dimension.
+    input_size
+        Edge of the square input, in pixels.
+    mean, std
+        Per-channel normalisation applied to RGB values in ``[0, 1]``.
+    version
+        Version of the weights (package or model release), recorded with the embeddings.
+    description
+        One line for :func:`genar.encoders.available`.
+    microns_per_pixel
+        Resolution the encoder was trained at, if documented (``None`` when it is not tied to one).
+    """
+
+    name: str
+    build: Callable[[], nn.Module]
+    dim: int
+    input_size: int
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    version: str = ""
+    description: str = ""
+    microns_per_pixel: float | None = None
+    extras: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Encoder(nn.Module):
+    """Feature extractor for uint8 RGB patches: resizes, normalises and runs the network.
+
+    Parameters
+    ----------
+    spec
+        The encoder's specification.
+    """
+
+    def __init__(self, spec: EncoderSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.net = spec.build()
+        self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
+        self.eval()
+
+    @property
+    def dim(self) -> int:
+        """Feature dimension."""
+        return self.spec.dim
+
+    def preprocess(self, patches_BHWC: torch.Tensor) -> torch.Tensor:
+        """uint8 ``(B, H, W, 3)`` patches to normalised float ``(B, 3, S, S)`` at the encoder's input size."""
+        x_BCHW = patches_BHWC.permute(0, 3, 1, 2).to(self.mean.device, torch.float32).div_(255.0)
+        size = self.spec.input_size
+        if x_BCHW.shape[-2:] != (size, size):
+            x_BCHW = F.interpolate(x_BCHW, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        return (x_BCHW - self.mean) / self.std
+
+    @torch.inference_mode()
+    def forward(self, patches_BHWC: torch.Tensor) -> torch.Tensor:
+        """Features ``(B, dim)`` of uint8 patches ``(B, H, W, 3)``."""
+        return self.net(self.preprocess(patches_BHWC)).float()
+
+
+class ConcatEncoder(nn.Module):
+    """Several encoders side by side; their features are concatenated in order."""
+
+    def __init__(self, encoders: Sequence[Encoder]) -> None:
+        super().__init__()
+        self.encoders = nn.ModuleList(encoders)
+
+    @property
+    def dim(self) -> int:
+        """Feature dimension (sum of the parts)."""
+        return sum(e.dim for e in self.encoders)
+
+    @torch.inference_mode()
+    def forward(self, patches_BHWC: torch.Tensor) -> torch.Tensor:
+        """Concatenated features of uint8 patches ``(B, H, W, 3)``."""
+        return torch.cat([e(patches_BHWC) for e in self.encoders], dim=1)

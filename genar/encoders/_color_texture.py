@@ -1,0 +1,56 @@
+"""Hand-crafted colour and texture statistics of an H&E patch."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+# Ruifrok & Johnston stain vectors (haematoxylin, eosin, DAB), rows = stains, columns = RGB optical density.
+_HED_FROM_RGB = torch.linalg.inv(
+    torch.tensor([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]], dtype=torch.float64)
+).float()
+_QUANTILES = torch.tensor([0.1, 0.5, 0.9])
+#: Number of features: RGB and HED (mean, std, 3 quantiles each), gradient energy at 3 scales (mean, std),
+#: background and dark-pixel fractions, and an 8-bin grey-level histogram.
+N_FEATURES = 2 * 3 * 5 + 3 * 2 + 2 + 8
+
+
+class ColorTexture(nn.Module):
+    """Per-patch colour (RGB, stain optical densities) and texture (gradient energy, grey histogram) statistics.
+
+    Expects RGB in ``[0, 1]`` (``mean=0``, ``std=1`` normalisation), ``(B, 3, H, W)``; returns ``(B, 46)``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("hed_from_rgb", _HED_FROM_RGB, persistent=False)
+        self.register_buffer("quantiles", _QUANTILES, persistent=False)
+
+    def _channel_stats(self, x_BCN: torch.Tensor) -> torch.Tensor:
+        q_QBC = torch.quantile(x_BCN, self.quantiles, dim=2)
+        return torch.cat([x_BCN.mean(2), x_BCN.std(2), q_QBC.permute(1, 0, 2).flatten(1)], dim=1)
+
+    def forward(self, x_BCHW: torch.Tensor) -> torch.Tensor:
+        """Features ``(B, 46)``."""
+        rgb_BCN = x_BCHW.clamp(0, 1).flatten(2)
+        od_BCN = -torch.log(rgb_BCN.clamp_min(1 / 255))
+        hed_BCN = torch.einsum("sc,bcn->bsn", self.hed_from_rgb.T, od_BCN)
+        grey_BHW = x_BCHW.mean(1)
+        texture = []
+        g_B1HW = grey_BHW.unsqueeze(1)
+        for _ in range(3):
+            dx = g_B1HW[..., :, 1:] - g_B1HW[..., :, :-1]
+            dy = g_B1HW[..., 1:, :] - g_B1HW[..., :-1, :]
+            energy_BN = (dx[..., :-1, :] ** 2 + dy[..., :, :-1] ** 2).sqrt().flatten(1)
+            texture += [energy_BN.mean(1), energy_BN.std(1)]
+            g_B1HW = F.avg_pool2d(g_B1HW, 2)
+        grey_BN = grey_BHW.flatten(1)
+        fractions = [(grey_BN > 0.85).float().mean(1), (hed_BCN[:, 0] > 0.5).float().mean(1)]
+        edges = torch.linspace(0, 1, 9, device=x_BCHW.device)[1:-1]
+        bins_BN = torch.bucketize(grey_BN.contiguous(), edges)
+        hist_B8 = F.one_hot(bins_BN, 8).float().mean(1)
+        return torch.cat(
+            [self._channel_stats(rgb_BCN), self._channel_stats(hed_BCN), torch.stack(texture + fractions, 1), hist_B8],
+            dim=1,
+        )

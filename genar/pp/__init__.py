@@ -1,0 +1,18 @@
+"""Preprocessing: gene panel, gene hierarchy, histology patches and embeddings."""
+
+from ._embed import embed_patches
+from ._gene_groups import PAPER_SCALES, check_scales, cluster_genes, group_ids
+from ._patches import extract_patches, iter_patches, read_patches
+from ._select import select_genes
+
+__all__ = [
+    "PAPER_SCALES",
+    "check_scales",
+    "cluster_genes",
+    "embed_patches",
+    "extract_patches",
+    "group_ids",
+    "iter_patches",
+    "read_patches",
+    "select_genes",
+]

