@@ -95,6 +95,7 @@ def extract_patches(
         xy = centres[positions]
         boxes[rows] = np.column_stack([xy - size_px / 2, xy + size_px / 2])
         levels = image_levels(sdata.images[img_key])
+        _check_rgb_uint8(levels[0], img_key)
         height, width = levels[0].shape[-2:]
         border[rows] = (boxes[rows, 0] < 0) | (boxes[rows, 1] < 0) | (boxes[rows, 2] > width) | (boxes[rows, 3] > height)
         level = _choose_level(levels, size_px, patch_px)
@@ -111,6 +112,15 @@ def extract_patches(
     if border.any():
         logger.warning("%d patches reach beyond their image; the missing pixels are padded white", int(border.sum()))
     logger.info("added `obsm[%r]`: %d patches of %g µm at %d px", key_added, table.n_obs, size_um, patch_px)
+
+
+def _check_rgb_uint8(image, key: str) -> None:
+    if image.dtype != np.uint8 or image.shape[0] < 3:
+        msg = (
+            f"Image {key!r} has {image.shape[0]} channels of dtype {image.dtype}; extract_patches reads RGB uint8 "
+            "H&E images (0-255). Convert it first, e.g. with `(image * 255).astype('uint8')` for a 0-1 float image."
+        )
+        raise TypeError(msg)
 
 
 def _choose_level(levels: Sequence, size_px: float, patch_px: int) -> int:

@@ -103,3 +103,18 @@ def test_real_patch_centres(her2st):
         got = patch[69:76, 69:76].reshape(-1, 3).mean(axis=0)
         np.testing.assert_allclose(got, expected, atol=12)
     assert not table.obs["genar_patches_border"].any()
+
+
+def test_missing_shapes_element_is_named(panel):
+    del panel.shapes["S1_spots"]
+    with pytest.raises(KeyError, match=r"'S1_spots' not found in sdata.shapes. Available keys: \['S0_spots'\]"):
+        genar.pp.extract_patches(panel)
+
+
+def test_float_image_is_refused(panel):
+    from spatialdata.models import Image2DModel
+
+    img = np.random.default_rng(0).random((3, 64, 64)).astype(np.float32)
+    panel.images["S0_image"] = Image2DModel.parse(img, dims=("c", "y", "x"), transformations={"S0": Identity()})
+    with pytest.raises(TypeError, match=r"'S0_image' has 3 channels of dtype float32.*RGB uint8"):
+        genar.pp.extract_patches(panel)
