@@ -1,0 +1,26 @@
+"""Pure-torch model code (no AnnData): attention, blocks, scales, targets and the GenAR network."""
+
+from ._attention import KVCache, SelfAttention
+from ._blocks import AdaLNBlock, Condition, sinusoidal
+from ._genar import GenARModule, choose_tokens
+from ._scales import block_causal_mask, group_means, level_index, pooling_matrix, transfer_matrix
+from ._targets import banded_kl, floor_ceil_target, gaussian_band_width, gaussian_target
+
+__all__ = [
+    "AdaLNBlock",
+    "Condition",
+    "GenARModule",
+    "KVCache",
+    "SelfAttention",
+    "banded_kl",
+    "block_causal_mask",
+    "choose_tokens",
+    "floor_ceil_target",
+    "gaussian_band_width",
+    "gaussian_target",
+    "group_means",
+    "level_index",
+    "pooling_matrix",
+    "sinusoidal",
+    "transfer_matrix",
+]

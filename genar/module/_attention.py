@@ -1,0 +1,72 @@
+"""Multi-head self-attention on ``scaled_dot_product_attention``, with an explicit KV cache for decoding."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class KVCache:
+    """Keys and values of every layer for a growing sequence, in preallocated buffers.
+
+    Parameters
+    ----------
+    n_layers, batch, heads, max_len, head_dim
+        Buffer shape: one ``(batch, heads, max_len, head_dim)`` pair per layer.
+    device, dtype
+        Where the buffers live.
+    """
+
+    def __init__(
+        self, n_layers: int, batch: int, heads: int, max_len: int, head_dim: int, *, device=None, dtype=None
+    ) -> None:
+        shape = (batch, heads, max_len, head_dim)
+        self.keys = [torch.empty(shape, device=device, dtype=dtype) for _ in range(n_layers)]
+        self.values = [torch.empty(shape, device=device, dtype=dtype) for _ in range(n_layers)]
+        self.lengths = [0] * n_layers
+
+    def append(self, layer: int, k_BHNd: torch.Tensor, v_BHNd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store the new keys/values of ``layer`` and return all of them so far."""
+        start = self.lengths[layer]
+        end = start + k_BHNd.shape[2]
+        self.keys[layer][:, :, start:end] = k_BHNd
+        self.values[layer][:, :, start:end] = v_BHNd
+        self.lengths[layer] = end
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention.
+
+    Parameters
+    ----------
+    width
+        Model width.
+    heads
+        Number of heads; must divide ``width``.
+    """
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        if width % heads:
+            msg = f"`heads` ({heads}) must divide `width` ({width})."
+            raise ValueError(msg)
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+
+    def forward(
+        self,
+        x_BLC: torch.Tensor,
+        mask_LL: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+        layer: int = 0,
+    ) -> torch.Tensor:
+        """Attend within ``x`` (under ``mask``), or from ``x`` to everything in ``cache`` plus ``x``."""
+        B, L, C = x_BLC.shape
+        q, k, v = self.qkv(x_BLC).view(B, L, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+        if cache is not None:
+            k, v = cache.append(layer, k, v)  # everything cached is at a coarser or the same scale: no mask
+        out_BHLd = F.scaled_dot_product_attention(q, k, v, attn_mask=mask_LL)
+        return self.proj(out_BHLd.transpose(1, 2).reshape(B, L, C))

@@ -1,0 +1,94 @@
+"""Transformer block with AdaLN conditioning, and the conditioning / FiLM helpers."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ._attention import KVCache, SelfAttention
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drop the residual branch of whole samples with probability ``p`` while training."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x_BLC: torch.Tensor) -> torch.Tensor:
+        """Scale kept samples by ``1 / (1 - p)``; identity in eval mode."""
+        if not self.training or self.p == 0.0:
+            return x_BLC
+        keep = torch.empty(x_BLC.shape[0], 1, 1, device=x_BLC.device, dtype=x_BLC.dtype).bernoulli_(1 - self.p)
+        return x_BLC * keep / (1 - self.p)
+
+
+class AdaLNBlock(nn.Module):
+    """Pre-norm attention + MLP block whose norms are shifted, scaled and gated by the condition (adaLN-Zero).
+
+    Parameters
+    ----------
+    width, heads, mlp_ratio
+        Model width, attention heads, MLP hidden size as a multiple of the width.
+    drop_path
+        Stochastic-depth probability of both residual branches.
+    """
+
+    def __init__(self, width: int, heads: int, mlp_ratio: float, drop_path: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.attn = SelfAttention(width, heads)
+        self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        hidden = int(width * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, width))
+        self.ada = nn.Linear(width, 6 * width)
+        self.drop_path = DropPath(drop_path)
+
+    def forward(
+        self,
+        x_BLC: torch.Tensor,
+        cond_BC: torch.Tensor,
+        mask_LL: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+        layer: int = 0,
+    ) -> torch.Tensor:
+        """One block; ``cond_BC`` is the activated condition."""
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(cond_BC).unsqueeze(1).chunk(6, dim=-1)
+        h = torch.addcmul(shift1, self.norm1(x_BLC), 1 + scale1)
+        x_BLC = x_BLC + self.drop_path(gate1 * self.attn(h, mask_LL, cache, layer))
+        h = torch.addcmul(shift2, self.norm2(x_BLC), 1 + scale2)
+        return x_BLC + self.drop_path(gate2 * self.mlp(h))
+
+
+def sinusoidal(coords_BD: torch.Tensor, n_freqs: int) -> torch.Tensor:
+    """Sine/cosine features of coordinates in ``[0, 1]`` at ``n_freqs`` octaves: ``(B, 2 * D * n_freqs)``."""
+    freqs = math.pi * 2.0 ** torch.arange(n_freqs, device=coords_BD.device, dtype=coords_BD.dtype)
+    angles = coords_BD[..., None] * freqs  # (B, D, F)
+    return torch.cat([angles.sin(), angles.cos()], dim=-1).flatten(1)
+
+
+class Condition(nn.Module):
+    """Fuse the histology embedding and the encoded spot coordinates into one condition vector.
+
+    With probability ``dropout`` (training only) a sample's condition is replaced by a learned null vector.
+    """
+
+    def __init__(self, feature_dim: int, width: int, n_freqs: int, dropout: float) -> None:
+        super().__init__()
+        self.n_freqs = n_freqs
+        self.dropout = dropout
+        self.histology = nn.Sequential(nn.Linear(feature_dim, width), nn.SiLU(), nn.Linear(width, width))
+        self.coords = nn.Linear(4 * n_freqs, width)
+        self.fuse = nn.Sequential(nn.SiLU(), nn.Linear(2 * width, width))
+        self.null = nn.Parameter(torch.zeros(width))
+
+    def forward(self, features_BD: torch.Tensor, coords_B2: torch.Tensor) -> torch.Tensor:
+        """Condition ``(B, width)``."""
+        h = torch.cat([self.histology(features_BD), self.coords(sinusoidal(coords_B2, self.n_freqs))], dim=-1)
+        cond_BC = self.fuse(h)
+        if self.training and self.dropout > 0:
+            drop = torch.rand(cond_BC.shape[0], 1, device=cond_BC.device) < self.dropout
+            cond_BC = torch.where(drop, self.null.to(cond_BC.dtype), cond_BC)
+        return cond_BC

@@ -1,0 +1,227 @@
+"""GenAR: next-scale autoregressive prediction of count tokens, conditioned on histology (pure torch)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ._attention import KVCache
+from ._blocks import AdaLNBlock, Condition
+from ._scales import block_causal_mask, level_index, pooling_matrix, transfer_matrix
+
+
+class GenARModule(nn.Module):
+    """The GenAR network.
+
+    The sequence holds one position per gene group of every scale, coarse to fine (``L = sum(scales)``). The
+    input at scale 0 is a start token made from the condition; the input at scale ``k > 0`` is the embedding of
+    the (teacher-forced or decoded) count tokens of scale ``k - 1`` broadcast to the groups of scale ``k``, plus
+    scale and position embeddings. A block-causal mask lets every position see its own and all coarser scales.
+
+    Parameters
+    ----------
+    scales
+        Gene groups per scale, coarse to fine; the last equals ``n_genes``.
+    n_genes
+        Panel size.
+    vocab
+        Number of count tokens (``cap + 1``): token ``t`` *is* the count ``t``.
+    feature_dim
+        Dimension of the histology embedding.
+    width, depth, heads, mlp_ratio
+        Transformer size.
+    drop_path, cond_dropout
+        Stochastic depth, and the probability of replacing the condition by a learned null vector (training).
+    n_freqs
+        Octaves of the sinusoidal coordinate encoding.
+    """
+
+    def __init__(
+        self,
+        *,
+        scales: Sequence[int],
+        n_genes: int,
+        vocab: int,
+        feature_dim: int,
+        width: int,
+        depth: int,
+        heads: int,
+        mlp_ratio: float,
+        drop_path: float = 0.0,
+        cond_dropout: float = 0.0,
+        n_freqs: int = 8,
+    ) -> None:
+        super().__init__()
+        self.scales = tuple(int(s) for s in scales)
+        self.n_genes, self.vocab, self.width, self.depth, self.heads = n_genes, vocab, width, depth, heads
+        L = sum(self.scales)
+        self.condition = Condition(feature_dim, width, n_freqs, cond_dropout)
+        self.start = nn.Linear(width, width)
+        self.token_embed = nn.Embedding(vocab, width)
+        self.level_embed = nn.Embedding(len(self.scales), width)
+        self.pos_embed = nn.Parameter(torch.zeros(L, width))
+        self.gene_embed = nn.Parameter(torch.zeros(n_genes, width))
+        self.film = nn.Linear(width, 2 * width)
+        self.blocks = nn.ModuleList(
+            AdaLNBlock(width, heads, mlp_ratio, drop_path * i / max(depth - 1, 1)) for i in range(depth)
+        )
+        self.head_norm = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.head_ada = nn.Linear(width, 2 * width)
+        self.head = nn.Linear(width, vocab)
+        # standardisation of the histology features (set from the training spots)
+        self.register_buffer("feature_mean", torch.zeros(feature_dim))
+        self.register_buffer("feature_std", torch.ones(feature_dim))
+        # fixed structure, rebuilt from the scales (not saved)
+        self.register_buffer("mask_LL", block_causal_mask(self.scales), persistent=False)
+        self.register_buffer("level_L", level_index(self.scales), persistent=False)
+        pool = torch.cat([pooling_matrix(n, n_genes) for n in self.scales])  # (L, n_genes)
+        self.register_buffer("pool_LG", pool, persistent=False)
+        self.register_buffer("up_in_out", self._upsampling(), persistent=False)
+        self._init_weights()
+
+    def _upsampling(self) -> torch.Tensor:
+        """``(L - scales[0], L - scales[-1])``: broadcasts tokens of scales ``0..K-2`` to positions of ``1..K-1``."""
+        s = self.scales
+        up = torch.zeros(sum(s) - s[0], sum(s) - s[-1])
+        row = col = 0
+        for k in range(1, len(s)):
+            up[row : row + s[k], col : col + s[k - 1]] = transfer_matrix(s[k - 1], s[k], self.n_genes)
+            row, col = row + s[k], col + s[k - 1]
+        return up
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Embedding):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.trunc_normal_(self.gene_embed, std=0.02)
+        for block in self.blocks:  # adaLN-Zero: every block starts as the identity
+            nn.init.zeros_(block.ada.weight)
+            nn.init.zeros_(block.ada.bias)
+        for m in (self.head_ada, self.film):
+            nn.init.zeros_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    # -- pieces -------------------------------------------------------------------------------------------------
+    def cond(self, features_BD: torch.Tensor, coords_B2: torch.Tensor) -> torch.Tensor:
+        """Condition vector ``(B, width)`` from raw histology features and coordinates in ``[0, 1]``."""
+        features_BD = (features_BD - self.feature_mean) / self.feature_std
+        return self.condition(features_BD, coords_B2)
+
+    def _embed_positions(self, x_BNC: torch.Tensor, start: int, end: int) -> torch.Tensor:
+        return x_BNC + self.level_embed(self.level_L[start:end]) + self.pos_embed[start:end]
+
+    def _start_tokens(self, cond_BC: torch.Tensor) -> torch.Tensor:
+        x = self.start(cond_BC)[:, None, :].expand(-1, self.scales[0], -1)
+        return self._embed_positions(x, 0, self.scales[0])
+
+    def _logits(self, h_BNC: torch.Tensor, cond_BC: torch.Tensor, start: int, end: int) -> torch.Tensor:
+        """Head: AdaLN from the condition, FiLM from the pooled gene embeddings of the positions, then tokens."""
+        shift, scale = self.head_ada(F.silu(cond_BC)).unsqueeze(1).chunk(2, dim=-1)
+        h = torch.addcmul(shift, self.head_norm(h_BNC), 1 + scale)
+        genes_NC = self.pool_LG[start:end] @ self.gene_embed
+        gamma, beta = self.film(genes_NC).chunk(2, dim=-1)
+        return self.head(torch.addcmul(beta, h, 1 + gamma))
+
+    # -- teacher-forced pass ----------------------------------------------------------------------------------
+    def forward(
+        self,
+        features_BD: torch.Tensor,
+        coords_B2: torch.Tensor,
+        tokens_BL: torch.Tensor,
+        n_scales: int | None = None,
+    ) -> torch.Tensor:
+        """Logits ``(B, L', vocab)`` for every position of the first ``n_scales`` scales, in one pass.
+
+        ``tokens_BL`` holds the teacher-forced tokens of every scale, concatenated coarse to fine (at least the
+        scales before the last one used); the tokens of the finest scale are not read.
+        """
+        K = len(self.scales) if n_scales is None else n_scales
+        L = sum(self.scales[:K])
+        cond_BC = self.cond(features_BD, coords_B2)
+        x_BLC = self._teacher_inputs(cond_BC, tokens_BL, K)
+        act_BC = F.silu(cond_BC)
+        mask = self.mask_LL[:L, :L]
+        for block in self.blocks:
+            x_BLC = block(x_BLC, act_BC, mask)
+        return self._logits(x_BLC, cond_BC, 0, L)
+
+    def _teacher_inputs(self, cond_BC: torch.Tensor, tokens_BL: torch.Tensor, n_scales: int) -> torch.Tensor:
+        s0 = self.scales[0]
+        L = sum(self.scales[:n_scales])
+        start = self._start_tokens(cond_BC)
+        if n_scales == 1:
+            return start
+        n_in = L - self.scales[n_scales - 1]  # tokens of scales 0..n_scales-2
+        emb_BNC = self.token_embed(tokens_BL[:, :n_in])
+        up = self.up_in_out[: L - s0, :n_in]
+        rest = self._embed_positions(torch.matmul(up, emb_BNC), s0, L)
+        return torch.cat([start, rest], dim=1)
+
+    # -- decoding ---------------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def generate(
+        self,
+        features_BD: torch.Tensor,
+        coords_B2: torch.Tensor,
+        *,
+        greedy: bool = True,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+        return_all_scales: bool = False,
+    ) -> torch.Tensor:
+        """Decode coarse to fine with a KV cache; returns count tokens ``(B, n_genes)`` (or ``(B, L)``).
+
+        ``greedy`` takes the most likely token at every position (deterministic); otherwise tokens are sampled
+        from ``softmax(logits / temperature)``, restricted to the ``top_k`` most likely when given, with
+        ``generator`` as the only source of randomness.
+        """
+        B = features_BD.shape[0]
+        cond_BC = self.cond(features_BD, coords_B2)
+        act_BC = F.silu(cond_BC)
+        head_dim = self.width // self.heads
+        cache = KVCache(
+            self.depth, B, self.heads, sum(self.scales), head_dim, device=cond_BC.device, dtype=cond_BC.dtype
+        )
+        x_BNC = self._start_tokens(cond_BC)
+        start, out = 0, []
+        for k, n in enumerate(self.scales):
+            h = x_BNC
+            for i, block in enumerate(self.blocks):
+                h = block(h, act_BC, None, cache, i)
+            logits_BNV = self._logits(h, cond_BC, start, start + n)
+            tokens_BN = choose_tokens(logits_BNV, greedy=greedy, temperature=temperature, top_k=top_k,
+                                      generator=generator)
+            out.append(tokens_BN)
+            if k + 1 < len(self.scales):
+                nxt = self.scales[k + 1]
+                up = self.up_in_out[start + n - self.scales[0] : start + n - self.scales[0] + nxt, start : start + n]
+                x_BNC = self._embed_positions(torch.matmul(up, self.token_embed(tokens_BN)), start + n, start + n + nxt)
+            start += n
+        return torch.cat(out, dim=1) if return_all_scales else out[-1]
+
+
+def choose_tokens(
+    logits_BNV: torch.Tensor,
+    *,
+    greedy: bool,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Pick one token per position: argmax, or a sample under temperature and top-k."""
+    if greedy:
+        return logits_BNV.argmax(dim=-1)
+    logits = logits_BNV.float() / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = logits.softmax(dim=-1).flatten(0, -2)
+    return torch.multinomial(probs, 1, generator=generator).view(logits.shape[:-1])

@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genar.module import (
+    GenARModule,
+    banded_kl,
+    block_causal_mask,
+    choose_tokens,
+    floor_ceil_target,
+    gaussian_band_width,
+    gaussian_target,
+    group_means,
+    transfer_matrix,
+)
+
+SCALES = (1, 2, 4, 6, 12)  # 4 -> 6 does not nest: exercises the averaging transfer
+
+
+def make_module(**kw):
+    torch.manual_seed(0)
+    args = dict(scales=SCALES, n_genes=12, vocab=30, feature_dim=5, width=32, depth=2, heads=4, mlp_ratio=2.0)
+    args.update(kw)
+    module = GenARModule(**args)
+    # adaLN-Zero starts every block as the identity; randomise so the tests see real attention
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return module.eval()
+
+
+def inputs(B=3, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(B, 5, generator=g), torch.rand(B, 2, generator=g), torch.randint(0, 30, (B, sum(SCALES)), generator=g)
+
+
+def test_block_causal_mask():
+    mask = block_causal_mask((1, 2, 3))
+    expected = torch.tensor(
+        [
+            [1, 0, 0, 0, 0, 0],
+            [1, 1, 1, 0, 0, 0],
+            [1, 1, 1, 0, 0, 0],
+            [1, 1, 1, 1, 1, 1],
+            [1, 1, 1, 1, 1, 1],
+            [1, 1, 1, 1, 1, 1],
+        ],
+        dtype=torch.bool,
+    )
+    assert torch.equal(mask, expected)
+
+
+def test_transfer_matrix_broadcasts_parents():
+    nested = transfer_matrix(2, 4, 8)
+    assert torch.equal(nested, torch.tensor([[1.0, 0], [1, 0], [0, 1], [0, 1]]))
+    t = transfer_matrix(4, 6, 12)  # groups of 3 genes vs groups of 2 genes
+    torch.testing.assert_close(t.sum(1), torch.ones(6))
+    torch.testing.assert_close(t[1], torch.tensor([0.5, 0.5, 0, 0]))  # genes 2,3 straddle groups 0 and 1
+
+
+def test_group_means():
+    counts = torch.arange(12.0).view(1, 12)
+    means = group_means(counts, (1, 4, 12))
+    torch.testing.assert_close(means[0], torch.tensor([[5.5]]))
+    torch.testing.assert_close(means[1], torch.tensor([[1.0, 4, 7, 10]]))
+    torch.testing.assert_close(means[2], counts)
+
+
+def test_one_pass_logits_equal_per_scale_logits():
+    module = make_module()
+    feats, coords, tokens = inputs()
+    full = module(feats, coords, tokens)
+    assert full.shape == (3, sum(SCALES), 30)
+    start = 0
+    for k, n in enumerate(SCALES):
+        prefix = module(feats, coords, tokens, n_scales=k + 1)  # sees only scales 0..k
+        torch.testing.assert_close(full[:, start : start + n], prefix[:, start : start + n], rtol=1e-5, atol=1e-5)
+        start += n
+
+
+def test_later_tokens_do_not_leak_into_coarser_logits():
+    module = make_module()
+    feats, coords, tokens = inputs()
+    changed = tokens.clone()
+    changed[:, 3:] = (changed[:, 3:] + 7) % 30  # tokens of scales >= 2 change
+    a, b = module(feats, coords, tokens), module(feats, coords, changed)
+    torch.testing.assert_close(a[:, :7], b[:, :7])  # scales 0..2 read only tokens of scales 0..1
+    assert not torch.allclose(a[:, 7:], b[:, 7:])
+
+
+def _uncached_generate(module, feats, coords, **kw):
+    tokens = torch.zeros(feats.shape[0], sum(SCALES), dtype=torch.long)
+    start = 0
+    for k, n in enumerate(SCALES):
+        logits = module(feats, coords, tokens, n_scales=k + 1)[:, start : start + n]
+        tokens[:, start : start + n] = choose_tokens(logits, **kw)
+        start += n
+    return tokens
+
+
+def test_cached_decoding_equals_uncached():
+    module = make_module()
+    feats, coords, _ = inputs(B=4)
+    cached = module.generate(feats, coords, return_all_scales=True)
+    assert torch.equal(cached, _uncached_generate(module, feats, coords, greedy=True))
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    sampled = module.generate(feats, coords, greedy=False, temperature=1.5, top_k=10, generator=g1, return_all_scales=True)
+    assert torch.equal(sampled, _uncached_generate(module, feats, coords, greedy=False, temperature=1.5, top_k=10, generator=g2))
+
+
+def test_sampling_is_seeded_and_top1_is_greedy():
+    module = make_module()
+    feats, coords, _ = inputs(B=8)
+    draw = lambda seed: module.generate(  # noqa: E731
+        feats, coords, greedy=False, temperature=2.0, generator=torch.Generator().manual_seed(seed)
+    )
+    torch.manual_seed(0)
+    a = draw(1)
+    torch.manual_seed(123)  # the global RNG plays no part
+    assert torch.equal(a, draw(1))
+    assert not torch.equal(a, draw(2))
+    top1 = module.generate(feats, coords, greedy=False, top_k=1, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(top1, module.generate(feats, coords))
+    assert a.shape == (8, 12) and a.dtype == torch.long and a.min() >= 0 and a.max() < 30
+
+
+def test_floor_ceil_target_expectation_is_the_mean():
+    mean = torch.tensor([[0.0, 2.25, 7.5, 9.0]])
+    idx, w = floor_ceil_target(mean, cap=9)
+    torch.testing.assert_close((idx * w).sum(-1), mean)
+    torch.testing.assert_close(w.sum(-1), torch.ones(1, 4))
+    assert idx.max() <= 9
+
+
+def test_gaussian_target():
+    counts = torch.tensor([[0.0, 5.0, 40.0, 100.0]])
+    half = gaussian_band_width(100, 0.01, 1.0)
+    idx, w = gaussian_target(counts, 100, alpha=0.01, beta=1.0, half_width=half)
+    torch.testing.assert_close(w.sum(-1), torch.ones(1, 4))
+    mean = (idx * w).sum(-1)
+    assert abs(mean[0, 2] - 40) < 1e-4  # symmetric in the interior
+    assert mean[0, 0] > 0 and mean[0, 3] < 100  # truncated at 0 and at the cap
+    assert torch.argmax(w[0, 1]) == half and idx[0, 1, half] == 5
+    sd = ((idx[0, 2] - 40.0) ** 2 * w[0, 2]).sum().sqrt()
+    assert abs(sd - (0.01 * 40 + 1)) < 0.05
+
+
+def test_banded_kl_equals_dense_kl_and_is_minimal_at_the_target():
+    torch.manual_seed(0)
+    V = 50
+    counts = torch.tensor([[3.0, 17.0, 49.0]])
+    idx, w = gaussian_target(counts, V - 1, alpha=0.05, beta=1.0, half_width=gaussian_band_width(V - 1, 0.05, 1.0))
+    dense = torch.zeros(1, 3, V).scatter_add_(-1, idx, w)
+    logits = torch.randn(1, 3, V)
+    expected = (dense * (dense.clamp_min(1e-12).log() - logits.log_softmax(-1))).sum(-1)
+    torch.testing.assert_close(banded_kl(logits, idx, w), expected, rtol=1e-5, atol=1e-5)
+    perfect = dense.clamp_min(1e-30).log()
+    assert banded_kl(perfect, idx, w).abs().max() < 1e-4
+    assert (banded_kl(perfect + 0.1 * torch.randn_like(perfect), idx, w) > banded_kl(perfect, idx, w)).all()
+
+
+@pytest.mark.parametrize("heads", [3, 5])
+def test_heads_must_divide_width(heads):
+    with pytest.raises(ValueError, match="must divide `width`"):
+        make_module(heads=heads)
