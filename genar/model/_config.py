@@ -1,0 +1,125 @@
+"""One frozen dataclass holding every setting of a GenAR model and its training."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..pp._gene_groups import PAPER_SCALES
+
+
+@dataclass(frozen=True)
+class GenARConfig:
+    """Settings of a GenAR model and its training.
+
+    The default is sized so the demo trains in a few minutes on a 2-core CPU; :meth:`paper` gives the paper's
+    setting and :meth:`small` the paper's at a quarter of the width.
+
+    Attributes
+    ----------
+    width, depth, heads, mlp_ratio
+        Transformer width, number of blocks, attention heads and MLP expansion.
+    drop_path, cond_dropout
+        Stochastic depth (largest, in the last block) and the probability of replacing the condition by a learned
+        null vector during training.
+    n_freqs
+        Octaves of the sinusoidal encoding of the spot coordinates.
+    cap
+        Largest count token (the vocabulary is ``0..cap``). ``None``: the ``cap_quantile`` quantile of the
+        training counts of the panel, at least 1; larger counts are clipped with a warning.
+    cap_quantile
+        Quantile used when ``cap`` is ``None``.
+    alpha, beta
+        Width of the final-scale target: a discretised Gaussian with ``sigma = alpha * count + beta``.
+    scale_weights
+        Weight of each scale in the loss (default: all equal, so the loss is the mean over scales).
+    lr, weight_decay, batch_size
+        Adam learning rate and weight decay, and training batch size.
+    scales
+        Gene groups per scale; ``None`` takes them from :func:`genar.pp.cluster_genes`.
+    """
+
+    width: int = 128
+    depth: int = 3
+    heads: int = 4
+    mlp_ratio: float = 3.0
+    drop_path: float = 0.1
+    cond_dropout: float = 0.1
+    n_freqs: int = 8
+    cap: int | None = None
+    cap_quantile: float = 0.999
+    alpha: float = 0.01
+    beta: float = 1.0
+    scale_weights: tuple[float, ...] | None = None
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    scales: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        checks = {
+            "width": self.width >= 1,
+            "depth": self.depth >= 1,
+            "heads": self.heads >= 1 and self.width % self.heads == 0,
+            "mlp_ratio": self.mlp_ratio > 0,
+            "drop_path": 0 <= self.drop_path < 1,
+            "cond_dropout": 0 <= self.cond_dropout < 1,
+            "cap": self.cap is None or self.cap >= 1,
+            "cap_quantile": 0 < self.cap_quantile <= 1,
+            "alpha": self.alpha >= 0,
+            "beta": self.beta > 0,
+            "lr": self.lr > 0,
+            "batch_size": self.batch_size >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                extra = f" (must divide width={self.width})" if name == "heads" else ""
+                msg = f"GenARConfig: invalid `{name}`={getattr(self, name)!r}{extra}."
+                raise ValueError(msg)
+        if self.scale_weights is not None:
+            object.__setattr__(self, "scale_weights", tuple(float(w) for w in self.scale_weights))
+        if self.scales is not None:
+            object.__setattr__(self, "scales", tuple(int(s) for s in self.scales))
+
+    @classmethod
+    def paper(cls, **overrides: Any) -> GenARConfig:
+        """The paper's setting: 200 genes over scales 1/4/8/40/100/200, cap 2000, width 512, 8 layers, 8 heads."""
+        base = dict(
+            width=512, depth=8, heads=8, mlp_ratio=3.0, drop_path=0.1, cond_dropout=0.1, cap=2000,
+            alpha=0.01, beta=1.0, lr=1e-4, batch_size=64, scales=PAPER_SCALES,
+        )
+        return cls(**{**base, **overrides})
+
+    @classmethod
+    def small(cls, **overrides: Any) -> GenARConfig:
+        """The paper's setting at width 128, 4 layers and 4 heads (the benchmarks' ``small``)."""
+        return cls.paper(**{"width": 128, "depth": 4, "heads": 4, **overrides})
+
+    def replace(self, **changes: Any) -> GenARConfig:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable fields."""
+        d = dataclasses.asdict(self)
+        for key in ("scale_weights", "scales"):
+            if d[key] is not None:
+                d[key] = list(d[key])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GenARConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            msg = f"Unknown GenARConfig fields {unknown}; known: {sorted(names)}."
+            raise ValueError(msg)
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+    def hash(self) -> str:
+        """Short stable hash of the settings (recorded with predictions)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,315 @@
+"""The user-facing GenAR model: training, decoding, save and load."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .._logging import logger
+from .._settings import settings
+from ..module import GenARModule
+from ._config import GenARConfig
+from ._io import read_checkpoint, write_checkpoint
+
+
+class GenAR:
+    """A GenAR model: predicts raw counts of a fixed gene panel from histology features and spot coordinates.
+
+    Build and train it with :func:`genar.tl.fit`; predict with :func:`genar.tl.predict`. This class holds the
+    network, what it was trained on (genes in model order, scales, count cap, encoder) and its loss history.
+
+    Parameters
+    ----------
+    config
+        Model and training settings; ``config.scales`` must be set.
+    genes
+        Panel genes in model order.
+    cap
+        Largest count token.
+    feature_dim
+        Dimension of the histology features.
+    encoder
+        Description of the histology encoder (``uns['X_histology']['encoder']``), checked at prediction.
+    """
+
+    def __init__(
+        self,
+        config: GenARConfig,
+        *,
+        genes: Sequence[str],
+        cap: int,
+        feature_dim: int,
+        encoder: dict[str, Any] | None = None,
+    ) -> None:
+        if config.scales is None:
+            msg = "`config.scales` must be set (genar.tl.fit takes them from genar.pp.cluster_genes)."
+            raise ValueError(msg)
+        self.config = config
+        self.genes = list(genes)
+        self.cap = int(cap)
+        self.feature_dim = int(feature_dim)
+        self.encoder = dict(encoder) if encoder else {"name": "unknown", "dim": self.feature_dim}
+        self.history: list[dict[str, float]] = []
+        self.train_info: dict[str, Any] = {}
+        self.is_trained = False
+        self.module = GenARModule(
+            scales=config.scales,
+            n_genes=len(self.genes),
+            vocab=self.cap + 1,
+            feature_dim=self.feature_dim,
+            width=config.width,
+            depth=config.depth,
+            heads=config.heads,
+            mlp_ratio=config.mlp_ratio,
+            drop_path=config.drop_path,
+            cond_dropout=config.cond_dropout,
+            n_freqs=config.n_freqs,
+        )
+
+    def __repr__(self) -> str:
+        state = "trained" if self.is_trained else "untrained"
+        n_params = sum(p.numel() for p in self.module.parameters())
+        return (
+            f"GenAR({state}; {len(self.genes)} genes, scales {list(self.config.scales)}, cap {self.cap}, "
+            f"width {self.config.width}, depth {self.config.depth}, {n_params / 1e6:.2f}M parameters, "
+            f"encoder {self.encoder.get('name')!r})"
+        )
+
+    @property
+    def scales(self) -> tuple[int, ...]:
+        """Gene groups per scale, coarse to fine."""
+        return tuple(self.config.scales)
+
+    def history_frame(self) -> pd.DataFrame:
+        """Loss per epoch (``train/loss``, ``train/loss_scale{k}``, ``val/...``) as a DataFrame."""
+        return pd.DataFrame(self.history).set_index("epoch") if self.history else pd.DataFrame()
+
+    # -- training ---------------------------------------------------------------------------------------------
+    def train(
+        self,
+        features: np.ndarray,
+        coords: np.ndarray,
+        counts: np.ndarray,
+        *,
+        validation: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        max_epochs: int = 50,
+        seed: int = 0,
+        accelerator: str = "auto",
+        early_stopping_patience: int | None = 10,
+        show_progress_bar: bool | None = None,
+        **trainer_kwargs: Any,
+    ) -> GenAR:
+        """Train on arrays (see :func:`genar.tl.fit` for the AnnData-level call).
+
+        Parameters
+        ----------
+        features, coords, counts
+            ``(N, feature_dim)`` histology features, ``(N, 2)`` coordinates in ``[0, 1]``, ``(N, n_genes)`` raw
+            counts in model gene order (already clipped at the cap).
+        validation
+            The same three arrays for the validation spots: enables early stopping and best-weight selection.
+        max_epochs, seed, accelerator
+            Passed to the Lightning trainer; the seed fixes initialisation, shuffling and dropout.
+        early_stopping_patience
+            Epochs without improvement of the validation loss before stopping (``None``: never stop early).
+        show_progress_bar
+            Lightning's progress bar (default ``genar.settings.show_progress_bar``).
+        **trainer_kwargs
+            Further arguments of :class:`lightning.Trainer`.
+        """
+        import lightning as L
+
+        from ..train import BestWeights, GenARTrainingPlan, History, spot_dataset, spot_loader
+
+        cfg = self.config
+        L.seed_everything(seed, workers=True, verbose=False)
+        self._reinitialise(seed)
+        feats = np.asarray(features, dtype=np.float32)
+        self.module.feature_mean.copy_(torch.from_numpy(feats.mean(0)))
+        self.module.feature_std.copy_(torch.from_numpy(np.maximum(feats.std(0), 1e-6)))
+        train_loader = spot_loader(spot_dataset(feats, coords, counts), batch_size=cfg.batch_size, shuffle=True, seed=seed)
+        val_loader = None
+        callbacks: list[L.Callback] = [History()]
+        if validation is not None:
+            val_loader = spot_loader(spot_dataset(*validation), batch_size=max(cfg.batch_size, 256), shuffle=False)
+            callbacks.append(BestWeights("val/loss"))
+            if early_stopping_patience is not None:
+                callbacks.append(L.pytorch.callbacks.EarlyStopping("val/loss", patience=early_stopping_patience))
+        plan = GenARTrainingPlan(
+            self.module, cap=self.cap, alpha=cfg.alpha, beta=cfg.beta, lr=cfg.lr, weight_decay=cfg.weight_decay,
+            scale_weights=cfg.scale_weights,
+        )
+        show = settings.show_progress_bar if show_progress_bar is None else show_progress_bar
+        kwargs = dict(
+            max_epochs=max_epochs,
+            accelerator=accelerator,
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=show,
+            enable_model_summary=False,
+            deterministic=True,
+            num_sanity_val_steps=0,
+            callbacks=callbacks,
+        )
+        if val_loader is None:
+            kwargs["limit_val_batches"] = 0
+        kwargs.update(trainer_kwargs)
+        pl_logger = logging.getLogger("lightning.pytorch")
+        level = pl_logger.level
+        pl_logger.setLevel(logging.WARNING)  # no "GPU available: False" banners in notebooks
+        try:
+            with warnings.catch_warnings():
+                # in-memory tensors need no loader workers; epoch-level logging needs no logging interval
+                warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+                warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
+                warnings.filterwarnings("ignore", message=r".*defined a `validation_step` but have no `val_dataloader`.*")
+                # raised inside Lightning's own code by newer torch releases; nothing a user can act on
+                warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+                trainer = L.Trainer(log_every_n_steps=1, **kwargs)
+                trainer.fit(plan, train_dataloaders=train_loader, val_dataloaders=val_loader)
+        finally:
+            pl_logger.setLevel(level)
+        self.module.cpu().eval()
+        self.history = callbacks[0].rows
+        best = next((c for c in callbacks if isinstance(c, BestWeights)), None)
+        self.train_info = {
+            "seed": seed,
+            "max_epochs": max_epochs,
+            "epochs_run": len(self.history),
+            "best_epoch": None if best is None else best.best_epoch,
+            "best_val_loss": None if best is None or best.best_epoch is None else best.best_score,
+            "n_train_spots": int(len(feats)),
+            "n_val_spots": 0 if validation is None else int(len(validation[0])),
+        }
+        self.is_trained = True
+        logger.info("trained GenAR for %d epochs on %d spots", len(self.history), len(feats))
+        return self
+
+    def _reinitialise(self, seed: int) -> None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.module._init_weights()
+
+    # -- decoding ---------------------------------------------------------------------------------------------
+    def predict_counts(
+        self,
+        features: np.ndarray,
+        coords: np.ndarray,
+        *,
+        n_samples: int = 1,
+        greedy: bool | None = None,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int = 0,
+        batch_size: int = 256,
+        device: str | torch.device | None = None,
+        show_progress_bar: bool | None = None,
+    ) -> np.ndarray:
+        """Decode counts for every spot: int32 array ``(n_samples, N, n_genes)`` in model gene order.
+
+        ``greedy`` (default: ``n_samples == 1``) takes the most likely token at every scale; otherwise tokens are
+        sampled with ``temperature`` and ``top_k`` from a generator seeded with ``seed``.
+        """
+        from tqdm.auto import tqdm
+
+        from ..pp._embed import resolve_device
+
+        self._check_trained()
+        if n_samples < 1 or batch_size < 1:
+            msg = f"`n_samples` and `batch_size` must be at least 1; got {n_samples} and {batch_size}."
+            raise ValueError(msg)
+        if temperature <= 0:
+            msg = f"`temperature` must be positive; got {temperature}."
+            raise ValueError(msg)
+        if top_k is not None and top_k < 1:
+            msg = f"`top_k` must be at least 1 or None; got {top_k}."
+            raise ValueError(msg)
+        greedy = n_samples == 1 if greedy is None else greedy
+        if greedy and n_samples > 1:
+            msg = "Greedy decoding is deterministic: `n_samples` > 1 needs `greedy=False`."
+            raise ValueError(msg)
+        feats = torch.as_tensor(np.asarray(features), dtype=torch.float32)
+        xy = torch.as_tensor(np.asarray(coords), dtype=torch.float32)
+        if feats.ndim != 2 or feats.shape[1] != self.feature_dim:
+            msg = f"Histology features have shape {tuple(feats.shape)}; this model needs (n_spots, {self.feature_dim})."
+            raise ValueError(msg)
+        dev = resolve_device(device)
+        module = self.module.to(dev).eval()
+        generator = torch.Generator(device=dev).manual_seed(seed)
+        N = feats.shape[0]
+        out = np.empty((n_samples, N, len(self.genes)), dtype=np.int32)
+        show = settings.show_progress_bar if show_progress_bar is None else show_progress_bar
+        try:
+            with tqdm(total=N * n_samples, desc="predict", unit="spot", disable=not show) as bar:
+                for s in range(n_samples):
+                    for start in range(0, N, batch_size):
+                        sl = slice(start, min(start + batch_size, N))
+                        tokens = module.generate(
+                            feats[sl].to(dev), xy[sl].to(dev), greedy=greedy, temperature=temperature, top_k=top_k,
+                            generator=generator,
+                        )
+                        out[s, sl] = tokens.cpu().numpy()
+                        bar.update(sl.stop - sl.start)
+        finally:
+            self.module.cpu()
+        return out
+
+    def _check_trained(self) -> None:
+        if not self.is_trained:
+            msg = "This GenAR model is not trained yet: run `genar.tl.fit` (or `model.train`) first."
+            raise RuntimeError(msg)
+
+    # -- persistence ------------------------------------------------------------------------------------------
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the model to the folder ``path``: ``model.safetensors`` and ``genar.json``.
+
+        The JSON holds the config, the panel in model order, scales, cap, encoder, history and genar version.
+        """
+        from .. import __version__
+
+        self._check_trained()
+        manifest = {
+            "genar_version": __version__,
+            "config": self.config.to_dict(),
+            "genes": self.genes,
+            "scales": list(self.scales),
+            "cap": self.cap,
+            "feature_dim": self.feature_dim,
+            "encoder": self.encoder,
+            "history": self.history,
+            "train_info": self.train_info,
+        }
+        path = write_checkpoint(path, self.module.state_dict(), manifest, overwrite=overwrite)
+        logger.info("saved GenAR to %s", path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> GenAR:
+        """Load a model written by :meth:`save`. Weights are read with safetensors; nothing is unpickled."""
+        state, manifest = read_checkpoint(path)
+        try:
+            config = GenARConfig.from_dict(manifest["config"])
+            model = cls(
+                config, genes=manifest["genes"], cap=manifest["cap"], feature_dim=manifest["feature_dim"],
+                encoder=manifest["encoder"],
+            )
+        except (KeyError, TypeError) as err:
+            msg = f"{path}: the manifest lacks or garbles a field ({err}); the checkpoint is damaged."
+            raise ValueError(msg) from err
+        missing, unexpected = model.module.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            msg = f"{path}: weights do not fit the config (missing {missing[:5]}, unexpected {unexpected[:5]})."
+            raise ValueError(msg)
+        model.module.eval()
+        model.history = manifest.get("history", [])
+        model.train_info = manifest.get("train_info", {})
+        model.is_trained = True
+        return model

@@ -1,0 +1,44 @@
+"""Callbacks: the loss history per epoch, and the best weights on the validation sections."""
+
+from __future__ import annotations
+
+import copy
+
+import lightning as L
+import torch
+
+
+class History(L.Callback):
+    """Collects the epoch-level metrics (``train/...``, ``val/...``) into a list of dicts."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, float]] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: D102
+        row = {"epoch": int(trainer.current_epoch)}
+        for key, value in trainer.callback_metrics.items():
+            if key.startswith(("train/", "val/")):
+                row[key] = float(value)
+        self.rows.append(row)
+
+
+class BestWeights(L.Callback):
+    """Keeps, in memory, the module weights of the epoch with the lowest ``monitor``; restores them at the end."""
+
+    def __init__(self, monitor: str = "val/loss") -> None:
+        self.monitor = monitor
+        self.best_score = float("inf")
+        self.best_epoch: int | None = None
+        self._state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: D102
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        score = float(trainer.callback_metrics[self.monitor])
+        if score < self.best_score:
+            self.best_score, self.best_epoch = score, int(trainer.current_epoch)
+            self._state = copy.deepcopy(pl_module.module.state_dict())
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: D102
+        if self._state is not None:
+            pl_module.module.load_state_dict(self._state)
