@@ -2,12 +2,13 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import datasets, encoders, pp
+from . import datasets, encoders, pp, tl
 from ._settings import settings
+from .model import GenAR, GenARConfig
 
 try:
     __version__ = version("genar")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
     __version__ = "0.0.0"
 
-__all__ = ["__version__", "datasets", "encoders", "pp", "settings"]
+__all__ = ["GenAR", "GenARConfig", "__version__", "datasets", "encoders", "pp", "settings", "tl"]

@@ -1,0 +1,145 @@
+"""genar.tl.fit: train a GenAR model on the panel table."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import _keys
+from .._logging import logger
+from .._validate import check_key, check_sections, get_counts, get_table, sections_of
+from ..model import GenAR, GenARConfig
+from ..pp._gene_groups import check_scales
+from ._arrays import dense_counts, histology_features, normalised_coords, section_mask
+
+if TYPE_CHECKING:
+    from spatialdata import SpatialData
+
+
+def fit(
+    sdata: SpatialData,
+    *,
+    sections: str | Sequence[str] | None = None,
+    val_sections: str | Sequence[str] | None = None,
+    config: GenARConfig | None = None,
+    max_epochs: int = 50,
+    seed: int = 0,
+    accelerator: str = "auto",
+    table_key: str = _keys.PANEL_TABLE,
+    embedding_key: str = _keys.HISTOLOGY,
+    layer: str | None = _keys.COUNTS_LAYER,
+    gene_group_key: str = _keys.GENE_GROUPS,
+    early_stopping_patience: int | None = 10,
+    show_progress_bar: bool | None = None,
+    **trainer_kwargs: Any,
+) -> GenAR:
+    """Train a GenAR model to predict the panel's raw counts from histology features and spot coordinates.
+
+    Parameters
+    ----------
+    sdata
+        SpatialData after :func:`genar.pp.select_genes`, :func:`~genar.pp.cluster_genes` and
+        :func:`~genar.pp.embed_patches`.
+    sections
+        Training sections. Default: the sections the panel was chosen on, less ``val_sections``.
+    val_sections
+        Validation sections: their loss is logged every epoch, training stops early when it stops improving, and
+        the weights of the best epoch are kept.
+    config
+        Model and training settings (default :class:`~genar.GenARConfig`; :meth:`GenARConfig.paper` for the
+        paper's). Its scales, when set, must match :func:`~genar.pp.cluster_genes`.
+    max_epochs
+        Upper bound on the epochs.
+    seed
+        Seed of initialisation, shuffling and dropout; on the CPU the same seed gives the same model.
+    accelerator
+        Lightning accelerator (``'auto'``, ``'cpu'``, ``'gpu'`` ...).
+    table_key, embedding_key, layer, gene_group_key
+        Where the panel, the features, the raw counts and the gene hierarchy are.
+    early_stopping_patience
+        Epochs without improvement on ``val_sections`` before stopping; ``None`` never stops early.
+    show_progress_bar
+        Lightning's progress bar (default ``genar.settings.show_progress_bar``).
+    **trainer_kwargs
+        Further arguments of :class:`lightning.Trainer` (e.g. ``devices``, ``strategy``).
+
+    Returns
+    -------
+    The trained :class:`~genar.GenAR`; nothing is written to ``sdata``. ``model.history`` has the per-scale and
+    total loss of every epoch.
+
+    Examples
+    --------
+    >>> model = genar.tl.fit(sdata, sections=["C2", "C3"], val_sections=["C4"])  # doctest: +SKIP
+    """
+    table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` first.")
+    config = GenARConfig() if config is None else config
+    check_key(table.varm, gene_group_key, where="table.varm", hint="Run `genar.pp.cluster_genes` first.")
+    scales = tuple(table.uns[gene_group_key]["scales"])
+    check_scales(scales, table.n_vars)
+    if config.scales is not None and tuple(config.scales) != scales:
+        msg = (
+            f"config.scales {tuple(config.scales)} differ from the gene hierarchy's {scales}. Re-run "
+            f"`genar.pp.cluster_genes(sdata, scales={tuple(config.scales)})` or leave config.scales unset."
+        )
+        raise ValueError(msg)
+    available = sections_of(table)
+    val = [] if val_sections is None else check_sections(val_sections, available, argument="val_sections")
+    if sections is None:
+        default = table.uns.get(_keys.PANEL_TABLE, {}).get("params", {}).get("sections") or available
+        sections = [s for s in default if s not in val]
+    train = check_sections(sections, available)
+    if overlap := sorted(set(train) & set(val)):
+        msg = f"Sections {overlap} are in both `sections` and `val_sections`; a section can only be one of them."
+        raise ValueError(msg)
+
+    counts_all = get_counts(table, layer)
+    features = histology_features(table, embedding_key)
+    coords = normalised_coords(table)
+    is_train = section_mask(table, train)
+    counts = dense_counts(counts_all[is_train])
+    cap = _choose_cap(counts, config)
+    counts = _clip(counts, cap, what="training")
+    validation = None
+    if val:
+        is_val = section_mask(table, val)
+        validation = (features[is_val], coords[is_val], _clip(dense_counts(counts_all[is_val]), cap, what="validation"))
+    if len(counts) < 2:
+        msg = f"The training sections {train} hold {len(counts)} spots; training needs more."
+        raise ValueError(msg)
+
+    encoder = table.uns.get(embedding_key, {}).get("encoder", {"name": embedding_key, "dim": features.shape[1]})
+    model = GenAR(config.replace(scales=scales), genes=table.var_names, cap=cap, feature_dim=features.shape[1],
+                  encoder=encoder)
+    logger.info("training on %d spots of %s (validation: %s), cap %d", len(counts), train, val or "none", cap)
+    model.train(
+        features[is_train], coords[is_train], counts, validation=validation, max_epochs=max_epochs, seed=seed,
+        accelerator=accelerator, early_stopping_patience=early_stopping_patience,
+        show_progress_bar=show_progress_bar, **trainer_kwargs,
+    )
+    model.train_info.update({"sections": list(train), "val_sections": list(val), "embedding_key": embedding_key})
+    return model
+
+
+def _choose_cap(counts: np.ndarray, config: GenARConfig) -> int:
+    if config.cap is not None:
+        return int(config.cap)
+    cap = max(1, int(np.ceil(np.quantile(counts, config.cap_quantile))))
+    logger.info("count cap %d: the %g quantile of the training counts (max %d)", cap, config.cap_quantile, counts.max())
+    return cap
+
+
+def _clip(counts: np.ndarray, cap: int, *, what: str) -> np.ndarray:
+    above = counts > cap
+    if above.any():
+        warnings.warn(
+            f"{int(above.sum())} of {counts.size} {what} counts ({above.mean():.3%}) exceed the cap of {cap} and are "
+            f"clipped to it (largest {int(counts.max())}). Set GenARConfig(cap=...) to change the cap.",
+            UserWarning,
+            stacklevel=3,
+        )
+        counts = np.minimum(counts, cap)
+    return counts
