@@ -37,7 +37,10 @@ class GenARConfig:
     scale_weights
         Weight of each scale in the loss (default: all equal, so the loss is the mean over scales).
     lr, weight_decay, batch_size
-        Adam learning rate and weight decay, and training batch size.
+        Adam learning rate and weight decay, and training batch size (spots per optimiser step).
+    micro_batch_size
+        Spots per forward/backward pass; gradients are accumulated over the batch, so this bounds activation
+        memory without changing the optimisation. ``None``: as large as fits about 1.5 GB of activations.
     scales
         Gene groups per scale; ``None`` takes them from :func:`genar.pp.cluster_genes`.
     """
@@ -57,6 +60,7 @@ class GenARConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     batch_size: int = 64
+    micro_batch_size: int | None = None
     scales: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -73,6 +77,7 @@ class GenARConfig:
             "beta": self.beta > 0,
             "lr": self.lr > 0,
             "batch_size": self.batch_size >= 1,
+            "micro_batch_size": self.micro_batch_size is None or self.micro_batch_size >= 1,
         }
         for name, ok in checks.items():
             if not ok:

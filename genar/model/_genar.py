@@ -144,7 +144,7 @@ class GenAR:
                 callbacks.append(L.pytorch.callbacks.EarlyStopping("val/loss", patience=early_stopping_patience))
         plan = GenARTrainingPlan(
             self.module, cap=self.cap, alpha=cfg.alpha, beta=cfg.beta, lr=cfg.lr, weight_decay=cfg.weight_decay,
-            scale_weights=cfg.scale_weights,
+            scale_weights=cfg.scale_weights, micro_batch_size=cfg.micro_batch_size,
         )
         show = settings.show_progress_bar if show_progress_bar is None else show_progress_bar
         kwargs = dict(
@@ -247,6 +247,7 @@ class GenAR:
         N = feats.shape[0]
         out = np.empty((n_samples, N, len(self.genes)), dtype=np.int32)
         show = settings.show_progress_bar if show_progress_bar is None else show_progress_bar
+        cache = module.new_cache(min(64, batch_size, N), device=dev)  # one set of buffers for every batch
         try:
             with tqdm(total=N * n_samples, desc="predict", unit="spot", disable=not show) as bar:
                 for s in range(n_samples):
@@ -254,7 +255,7 @@ class GenAR:
                         sl = slice(start, min(start + batch_size, N))
                         tokens = module.generate(
                             feats[sl].to(dev), xy[sl].to(dev), greedy=greedy, temperature=temperature, top_k=top_k,
-                            generator=generator,
+                            generator=generator, cache=cache, micro_batch=cache.capacity,
                         )
                         out[s, sl] = tokens.cpu().numpy()
                         bar.update(sl.stop - sl.start)

@@ -22,9 +22,25 @@ class KVCache:
         self, n_layers: int, batch: int, heads: int, max_len: int, head_dim: int, *, device=None, dtype=None
     ) -> None:
         shape = (batch, heads, max_len, head_dim)
-        self.keys = [torch.empty(shape, device=device, dtype=dtype) for _ in range(n_layers)]
-        self.values = [torch.empty(shape, device=device, dtype=dtype) for _ in range(n_layers)]
+        self._keys = [torch.empty(shape, device=device, dtype=dtype) for _ in range(n_layers)]
+        self._values = [torch.empty(shape, device=device, dtype=dtype) for _ in range(n_layers)]
+        self.keys, self.values = self._keys, self._values
         self.lengths = [0] * n_layers
+
+    @property
+    def capacity(self) -> int:
+        """Largest batch the buffers hold."""
+        return self._keys[0].shape[0]
+
+    def reset(self, batch: int) -> KVCache:
+        """Empty the cache for a new batch of at most :attr:`capacity` rows, reusing the buffers."""
+        if batch > self.capacity:
+            msg = f"A KV cache for {self.capacity} rows cannot hold a batch of {batch}."
+            raise ValueError(msg)
+        self.keys = [k[:batch] for k in self._keys]
+        self.values = [v[:batch] for v in self._values]
+        self.lengths = [0] * len(self._keys)
+        return self
 
     def append(self, layer: int, k_BHNd: torch.Tensor, v_BHNd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store the new keys/values of ``layer`` and return all of them so far."""
@@ -62,11 +78,23 @@ class SelfAttention(nn.Module):
         mask_LL: torch.Tensor | None = None,
         cache: KVCache | None = None,
         layer: int = 0,
+        unmasked_from: int | None = None,
     ) -> torch.Tensor:
-        """Attend within ``x`` (under ``mask``), or from ``x`` to everything in ``cache`` plus ``x``."""
+        """Attend within ``x`` (under ``mask``), or from ``x`` to everything in ``cache`` plus ``x``.
+
+        ``unmasked_from``: queries from this position on see every key (the finest scale does), so they are
+        computed without a mask, and the queries before it only against the keys before it — the same result as
+        the full mask at about three quarters of the work for the paper's scales.
+        """
         B, L, C = x_BLC.shape
         q, k, v = self.qkv(x_BLC).view(B, L, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
         if cache is not None:
             k, v = cache.append(layer, k, v)  # everything cached is at a coarser or the same scale: no mask
-        out_BHLd = F.scaled_dot_product_attention(q, k, v, attn_mask=mask_LL)
+        if unmasked_from is None or mask_LL is None:
+            out_BHLd = F.scaled_dot_product_attention(q, k, v, attn_mask=mask_LL)
+        else:
+            n = unmasked_from
+            coarse = F.scaled_dot_product_attention(q[:, :, :n], k[:, :, :n], v[:, :, :n], attn_mask=mask_LL[:n, :n])
+            fine = F.scaled_dot_product_attention(q[:, :, n:], k, v)
+            out_BHLd = torch.cat([coarse, fine], dim=2)
         return self.proj(out_BHLd.transpose(1, 2).reshape(B, L, C))

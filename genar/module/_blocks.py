@@ -42,7 +42,7 @@ class AdaLNBlock(nn.Module):
         self.attn = SelfAttention(width, heads)
         self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         hidden = int(width * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, width))
+        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
         self.ada = nn.Linear(width, 6 * width)
         self.drop_path = DropPath(drop_path)
 
@@ -53,11 +53,12 @@ class AdaLNBlock(nn.Module):
         mask_LL: torch.Tensor | None = None,
         cache: KVCache | None = None,
         layer: int = 0,
+        unmasked_from: int | None = None,
     ) -> torch.Tensor:
-        """One block; ``cond_BC`` is the activated condition."""
+        """One block; ``cond_BC`` is the activated condition (see :class:`SelfAttention` for the rest)."""
         shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(cond_BC).unsqueeze(1).chunk(6, dim=-1)
         h = torch.addcmul(shift1, self.norm1(x_BLC), 1 + scale1)
-        x_BLC = x_BLC + self.drop_path(gate1 * self.attn(h, mask_LL, cache, layer))
+        x_BLC = x_BLC + self.drop_path(gate1 * self.attn(h, mask_LL, cache, layer, unmasked_from))
         h = torch.addcmul(shift2, self.norm2(x_BLC), 1 + scale2)
         return x_BLC + self.drop_path(gate2 * self.mlp(h))
 

@@ -11,6 +11,7 @@ from torch.nn import functional as F
 from ._attention import KVCache
 from ._blocks import AdaLNBlock, Condition
 from ._scales import block_causal_mask, level_index, pooling_matrix, transfer_matrix
+from ._targets import _CHUNK_ELEMENTS
 
 
 class GenARModule(nn.Module):
@@ -121,13 +122,16 @@ class GenARModule(nn.Module):
         x = self.start(cond_BC)[:, None, :].expand(-1, self.scales[0], -1)
         return self._embed_positions(x, 0, self.scales[0])
 
-    def _logits(self, h_BNC: torch.Tensor, cond_BC: torch.Tensor, start: int, end: int) -> torch.Tensor:
-        """Head: AdaLN from the condition, FiLM from the pooled gene embeddings of the positions, then tokens."""
+    def _head_input(self, h_BNC: torch.Tensor, cond_BC: torch.Tensor, start: int, end: int) -> torch.Tensor:
+        """AdaLN from the condition, then FiLM from the pooled gene embeddings of positions ``start:end``."""
         shift, scale = self.head_ada(F.silu(cond_BC)).unsqueeze(1).chunk(2, dim=-1)
         h = torch.addcmul(shift, self.head_norm(h_BNC), 1 + scale)
         genes_NC = self.pool_LG[start:end] @ self.gene_embed
         gamma, beta = self.film(genes_NC).chunk(2, dim=-1)
-        return self.head(torch.addcmul(beta, h, 1 + gamma))
+        return torch.addcmul(beta, h, 1 + gamma)
+
+    def _logits(self, h_BNC: torch.Tensor, cond_BC: torch.Tensor, start: int, end: int) -> torch.Tensor:
+        return self.head(self._head_input(h_BNC, cond_BC, start, end))
 
     # -- teacher-forced pass ----------------------------------------------------------------------------------
     def forward(
@@ -142,15 +146,29 @@ class GenARModule(nn.Module):
         ``tokens_BL`` holds the teacher-forced tokens of every scale, concatenated coarse to fine (at least the
         scales before the last one used); the tokens of the finest scale are not read.
         """
+        return self.head(self.hidden(features_BD, coords_B2, tokens_BL, n_scales))
+
+    def hidden(
+        self,
+        features_BD: torch.Tensor,
+        coords_B2: torch.Tensor,
+        tokens_BL: torch.Tensor,
+        n_scales: int | None = None,
+    ) -> torch.Tensor:
+        """The input of the output layer ``self.head``, ``(B, L', width)``: :meth:`forward` without the head.
+
+        Training feeds it to :func:`~genar.module.head_banded_kl`, which never materialises the logits.
+        """
         K = len(self.scales) if n_scales is None else n_scales
         L = sum(self.scales[:K])
         cond_BC = self.cond(features_BD, coords_B2)
         x_BLC = self._teacher_inputs(cond_BC, tokens_BL, K)
         act_BC = F.silu(cond_BC)
         mask = self.mask_LL[:L, :L]
+        last = L - self.scales[K - 1]  # positions of the last scale see everything
         for block in self.blocks:
-            x_BLC = block(x_BLC, act_BC, mask)
-        return self._logits(x_BLC, cond_BC, 0, L)
+            x_BLC = block(x_BLC, act_BC, mask, unmasked_from=last if last > 0 else None)
+        return self._head_input(x_BLC, cond_BC, 0, L)
 
     def _teacher_inputs(self, cond_BC: torch.Tensor, tokens_BL: torch.Tensor, n_scales: int) -> torch.Tensor:
         s0 = self.scales[0]
@@ -176,29 +194,61 @@ class GenARModule(nn.Module):
         top_k: int | None = None,
         generator: torch.Generator | None = None,
         return_all_scales: bool = False,
+        cache: KVCache | None = None,
+        micro_batch: int = 64,
     ) -> torch.Tensor:
         """Decode coarse to fine with a KV cache; returns count tokens ``(B, n_genes)`` (or ``(B, L)``).
 
         ``greedy`` takes the most likely token at every position (deterministic); otherwise tokens are sampled
         from ``softmax(logits / temperature)``, restricted to the ``top_k`` most likely when given, with
-        ``generator`` as the only source of randomness.
+        ``generator`` as the only source of randomness. Spots are decoded ``micro_batch`` at a time (each
+        intermediate then stays small enough to be reused from the heap rather than freshly mapped); pass a
+        ``cache`` from :meth:`new_cache` to reuse its buffers across calls.
         """
+        B = features_BD.shape[0]
+        micro = max(1, min(micro_batch, B))
+        if cache is None or cache.capacity < micro:
+            cache = self.new_cache(micro, device=features_BD.device, dtype=torch.float32)
+        parts = [
+            self._generate_batch(
+                features_BD[s : s + micro], coords_B2[s : s + micro], cache, greedy=greedy, temperature=temperature,
+                top_k=top_k, generator=generator, return_all_scales=return_all_scales,
+            )
+            for s in range(0, B, micro)
+        ]
+        return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+    def _generate_batch(
+        self,
+        features_BD: torch.Tensor,
+        coords_B2: torch.Tensor,
+        cache: KVCache,
+        *,
+        greedy: bool,
+        temperature: float,
+        top_k: int | None,
+        generator: torch.Generator | None,
+        return_all_scales: bool,
+    ) -> torch.Tensor:
         B = features_BD.shape[0]
         cond_BC = self.cond(features_BD, coords_B2)
         act_BC = F.silu(cond_BC)
-        head_dim = self.width // self.heads
-        cache = KVCache(
-            self.depth, B, self.heads, sum(self.scales), head_dim, device=cond_BC.device, dtype=cond_BC.dtype
-        )
+        cache.reset(B)
         x_BNC = self._start_tokens(cond_BC)
         start, out = 0, []
         for k, n in enumerate(self.scales):
             h = x_BNC
             for i, block in enumerate(self.blocks):
                 h = block(h, act_BC, None, cache, i)
-            logits_BNV = self._logits(h, cond_BC, start, start + n)
-            tokens_BN = choose_tokens(logits_BNV, greedy=greedy, temperature=temperature, top_k=top_k,
-                                      generator=generator)
+            head_in = self._head_input(h, cond_BC, start, start + n).reshape(B * n, -1)
+            rows = max(1, _CHUNK_ELEMENTS // self.vocab)  # logits chunk by chunk: no (B, n, vocab) tensor
+            tokens_BN = torch.cat(
+                [
+                    choose_tokens(self.head(head_in[r : r + rows]), greedy=greedy, temperature=temperature,
+                                  top_k=top_k, generator=generator)
+                    for r in range(0, B * n, rows)
+                ]
+            ).view(B, n)
             out.append(tokens_BN)
             if k + 1 < len(self.scales):
                 nxt = self.scales[k + 1]
@@ -206,6 +256,12 @@ class GenARModule(nn.Module):
                 x_BNC = self._embed_positions(torch.matmul(up, self.token_embed(tokens_BN)), start + n, start + n + nxt)
             start += n
         return torch.cat(out, dim=1) if return_all_scales else out[-1]
+
+
+    def new_cache(self, batch: int, *, device=None, dtype=None) -> KVCache:
+        """An empty KV cache for decoding batches of up to ``batch`` spots."""
+        return KVCache(self.depth, batch, self.heads, sum(self.scales), self.width // self.heads, device=device,
+                       dtype=dtype)
 
 
 def choose_tokens(

@@ -55,3 +55,61 @@ def banded_kl(logits_BNV: torch.Tensor, idx_BNW: torch.Tensor, weight_BNW: torch
     cross = -(weight_BNW * (picked - lse_BN[..., None])).sum(-1)
     entropy = (weight_BNW * weight_BNW.clamp_min(1e-12).log()).sum(-1)
     return cross + entropy
+
+
+#: Rows of logits computed at once by :func:`head_banded_kl`: keeps each temporary near 16 MB, under glibc's
+#: mmap threshold, so the buffers are reused from the heap instead of being mapped (and page-faulted) anew.
+_CHUNK_ELEMENTS = 4 * 1024 * 1024
+
+
+class _HeadBandedKL(torch.autograd.Function):
+    """Output layer + banded KL, chunk by chunk: the ``(N, V)`` logits never exist in full.
+
+    Forward keeps only ``logsumexp`` per row; backward recomputes each chunk's logits (one extra matrix multiply
+    of the head) and turns them in place into ``softmax * sum(t) - scatter(t)``, the gradient of the KL.
+    """
+
+    @staticmethod
+    def forward(ctx, h_NC, weight_VC, bias_V, idx_NW, weight_NW):
+        N, V = h_NC.shape[0], weight_VC.shape[0]
+        chunk = max(1, _CHUNK_ELEMENTS // V)
+        lse_N = h_NC.new_empty(N)
+        picked_NW = h_NC.new_empty(idx_NW.shape)
+        for s in range(0, N, chunk):
+            logits = torch.addmm(bias_V, h_NC[s : s + chunk], weight_VC.t())
+            lse_N[s : s + chunk] = torch.logsumexp(logits, dim=-1)
+            picked_NW[s : s + chunk] = logits.gather(-1, idx_NW[s : s + chunk])
+        kl_N = (weight_NW * (weight_NW.clamp_min(1e-12).log() - picked_NW + lse_N[:, None])).sum(-1)
+        ctx.save_for_backward(h_NC, weight_VC, bias_V, lse_N, idx_NW, weight_NW)
+        ctx.chunk = chunk
+        return kl_N
+
+    @staticmethod
+    def backward(ctx, grad_N):
+        h_NC, weight_VC, bias_V, lse_N, idx_NW, weight_NW = ctx.saved_tensors
+        chunk = ctx.chunk
+        grad_h = torch.empty_like(h_NC)
+        grad_w = torch.zeros_like(weight_VC)
+        grad_b = torch.zeros_like(bias_V)
+        row_scale = grad_N * weight_NW.sum(-1)
+        for s in range(0, h_NC.shape[0], chunk):
+            e = s + chunk
+            g = torch.addmm(bias_V, h_NC[s:e], weight_VC.t())
+            g.sub_(lse_N[s:e, None]).exp_().mul_(row_scale[s:e, None])
+            g.scatter_add_(-1, idx_NW[s:e], -(weight_NW[s:e] * grad_N[s:e, None]))
+            torch.mm(g, weight_VC, out=grad_h[s:e])
+            grad_w.addmm_(g.t(), h_NC[s:e])
+            grad_b.add_(g.sum(0))
+        return grad_h, grad_w, grad_b, None, None
+
+
+def head_banded_kl(
+    h_BLC: torch.Tensor, head: torch.nn.Linear, idx_BLW: torch.Tensor, weight_BLW: torch.Tensor
+) -> torch.Tensor:
+    """``banded_kl(head(h), idx, weight)``, ``(B, L)``, without ever holding the ``(B, L, V)`` logits."""
+    B, L, C = h_BLC.shape
+    W = idx_BLW.shape[-1]
+    kl = _HeadBandedKL.apply(
+        h_BLC.reshape(B * L, C), head.weight, head.bias, idx_BLW.reshape(B * L, W), weight_BLW.reshape(B * L, W)
+    )
+    return kl.view(B, L)

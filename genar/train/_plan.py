@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import lightning as L
 import torch
 
-from ..module import GenARModule, banded_kl, floor_ceil_target, gaussian_band_width, gaussian_target, group_means
+from ..module import GenARModule, floor_ceil_target, gaussian_band_width, gaussian_target, group_means, head_banded_kl
 
 
 def scale_losses(
@@ -28,24 +28,41 @@ def scale_losses(
     scales = module.scales
     means = group_means(counts_BG.clamp(max=cap), scales)
     teacher = torch.cat([m.round().long() for m in means[:-1]] + [torch.zeros_like(counts_BG)], dim=1)
-    logits_BLV = module(features_BD, coords_B2, teacher)
-    losses, start = [], 0
-    for k, n in enumerate(scales):
-        logits = logits_BLV[:, start : start + n]
-        if k + 1 < len(scales):
-            idx, weight = floor_ceil_target(means[k], cap)
-        else:
-            half = gaussian_band_width(cap, alpha, beta)
-            idx, weight = gaussian_target(counts_BG, cap, alpha=alpha, beta=beta, half_width=half)
-        losses.append(banded_kl(logits, idx, weight).mean())
-        start += n
-    return torch.stack(losses)
+    h_BLC = module.hidden(features_BD, coords_B2, teacher)
+    # one band per position: floor/ceil for the coarser scales (padded with zero weight), Gaussian for the last
+    half = gaussian_band_width(cap, alpha, beta)
+    idx_f, w_f = gaussian_target(counts_BG, cap, alpha=alpha, beta=beta, half_width=half)
+    coarse = torch.cat(means[:-1], dim=1)
+    idx_c, w_c = floor_ceil_target(coarse, cap)
+    pad = idx_f.shape[-1] - 2
+    idx = torch.cat([torch.nn.functional.pad(idx_c, (0, pad)), idx_f], dim=1)
+    weight = torch.cat([torch.nn.functional.pad(w_c, (0, pad)), w_f], dim=1)
+    kl_BL = head_banded_kl(h_BLC, module.head, idx, weight)
+    level = module.level_L
+    per_scale = torch.zeros(len(scales), device=kl_BL.device, dtype=kl_BL.dtype).index_add_(0, level, kl_BL.mean(0))
+    return per_scale / torch.as_tensor(scales, device=kl_BL.device, dtype=kl_BL.dtype)
+
+
+#: Activation memory one micro-batch may take during training, for the automatic micro-batch size.
+ACTIVATION_BUDGET_BYTES = 1.5 * 2**30
+#: Stored activations per token and block, in multiples of the width (residuals, norms, q/k/v, attention and
+#: projection inputs, the MLP's hidden layer before and after GELU), used to estimate activation memory.
+_ACTIVATIONS_PER_TOKEN_BLOCK = 18
+
+
+def auto_micro_batch(module: GenARModule, batch_size: int) -> int:
+    """Largest micro-batch whose activations fit :data:`ACTIVATION_BUDGET_BYTES` (at least 1)."""
+    per_spot = sum(module.scales) * module.width * module.depth * _ACTIVATIONS_PER_TOKEN_BLOCK * 4
+    return max(1, min(batch_size, int(ACTIVATION_BUDGET_BYTES // per_spot)))
 
 
 class GenARTrainingPlan(L.LightningModule):
     """LightningModule around a :class:`~genar.module.GenARModule`.
 
-    Logs ``train/loss`` and ``train/loss_scale{k}`` (and ``val/...`` on validation data) once per epoch.
+    Each optimiser step sees the whole batch; its gradient is accumulated over micro-batches of at most
+    ``micro_batch_size`` spots (the loss is a mean over spots, so the gradient is the same up to floating-point
+    rounding and dropout draws), which bounds activation memory. Logs ``train/loss`` and ``train/loss_scale{k}``
+    (and ``val/...`` on validation data) once per epoch.
     """
 
     def __init__(
@@ -58,10 +75,13 @@ class GenARTrainingPlan(L.LightningModule):
         lr: float,
         weight_decay: float = 0.0,
         scale_weights: Sequence[float] | None = None,
+        micro_batch_size: int | None = None,
     ) -> None:
         super().__init__()
+        self.automatic_optimization = False
         self.module = module
         self.cap, self.alpha, self.beta, self.lr, self.weight_decay = cap, alpha, beta, lr, weight_decay
+        self.micro_batch_size = micro_batch_size
         K = len(module.scales)
         weights = torch.ones(K) if scale_weights is None else torch.as_tensor(scale_weights, dtype=torch.float32)
         if weights.shape != (K,) or (weights < 0).any() or weights.sum() <= 0:
@@ -69,21 +89,48 @@ class GenARTrainingPlan(L.LightningModule):
             raise ValueError(msg)
         self.register_buffer("scale_weights", weights / weights.sum(), persistent=False)
 
-    def _step(self, batch: Sequence[torch.Tensor], stage: str) -> torch.Tensor:
+    def _losses(self, features, coords, counts) -> torch.Tensor:
+        return scale_losses(self.module, features, coords, counts, cap=self.cap, alpha=self.alpha, beta=self.beta)
+
+    def accumulate_gradients(self, batch: Sequence[torch.Tensor], backward=None) -> torch.Tensor:
+        """Backpropagate the batch's loss micro-batch by micro-batch; return the per-scale losses (detached).
+
+        ``backward`` (default ``Tensor.backward``) lets Lightning insert its own hooks.
+        """
         features, coords, counts = batch
-        per_scale = scale_losses(self.module, features, coords, counts, cap=self.cap, alpha=self.alpha, beta=self.beta)
-        loss = (per_scale * self.scale_weights).sum()
         B = features.shape[0]
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=B)
-        for k, value in enumerate(per_scale.detach()):
-            self.log(f"{stage}/loss_scale{k}", value, on_step=False, on_epoch=True, batch_size=B)
+        micro = self.micro_batch_size or auto_micro_batch(self.module, B)
+        backward = backward or (lambda loss: loss.backward())
+        total = torch.zeros(len(self.module.scales), device=features.device)
+        for s in range(0, B, micro):
+            sl = slice(s, s + micro)
+            per_scale = self._losses(features[sl], coords[sl], counts[sl])
+            share = (min(s + micro, B) - s) / B
+            backward((per_scale * self.scale_weights).sum() * share)
+            total += per_scale.detach() * share
+        return total
+
+    def _log(self, per_scale: torch.Tensor, stage: str, batch_size: int) -> torch.Tensor:
+        loss = (per_scale * self.scale_weights).sum()
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        for k, value in enumerate(per_scale):
+            self.log(f"{stage}/loss_scale{k}", value, on_step=False, on_epoch=True, batch_size=batch_size)
         return loss
 
     def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:  # noqa: D102
-        return self._step(batch, "train")
+        optimizer = self.optimizers()
+        optimizer.zero_grad(set_to_none=True)
+        per_scale = self.accumulate_gradients(batch, backward=self.manual_backward)
+        optimizer.step()
+        return self._log(per_scale, "train", batch[0].shape[0])
 
     def validation_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:  # noqa: D102
-        return self._step(batch, "val")
+        micro = self.micro_batch_size or auto_micro_batch(self.module, batch[0].shape[0])
+        B = batch[0].shape[0]
+        per_scale = sum(
+            self._losses(*(t[s : s + micro] for t in batch)) * (min(s + micro, B) - s) / B for s in range(0, B, micro)
+        )
+        return self._log(per_scale, "val", B)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """Adam; weight decay (if any) only on matrices, not on biases, norms or embeddings' rows."""

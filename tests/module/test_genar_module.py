@@ -164,3 +164,49 @@ def test_banded_kl_equals_dense_kl_and_is_minimal_at_the_target():
 def test_heads_must_divide_width(heads):
     with pytest.raises(ValueError, match="must divide `width`"):
         make_module(heads=heads)
+
+
+def test_head_banded_kl_matches_autograd(monkeypatch):
+    from genar.module import _targets, head_banded_kl
+
+    monkeypatch.setattr(_targets, "_CHUNK_ELEMENTS", 3 * 40)  # several chunks of 3 rows
+    torch.manual_seed(0)
+    V, C = 40, 8
+    counts = torch.randint(0, V, (2, 5)).float()
+    idx, w = gaussian_target(counts, V - 1, alpha=0.1, beta=1.0, half_width=gaussian_band_width(V - 1, 0.1, 1.0))
+    w[:, 0] = 0.0  # a row with its mass on one token, as the padded coarser scales have
+    w[:, 0, 0] = 1.0
+    head_a, head_b = torch.nn.Linear(C, V), torch.nn.Linear(C, V)
+    head_b.load_state_dict(head_a.state_dict())
+    h = torch.randn(2, 5, C)
+    ha, hb = h.clone().requires_grad_(True), h.clone().requires_grad_(True)
+    ref = banded_kl(head_a(ha), idx, w)
+    fused = head_banded_kl(hb, head_b, idx, w)
+    torch.testing.assert_close(fused, ref, rtol=1e-5, atol=1e-6)
+    g = torch.randn(2, 5)
+    (ref * g).sum().backward()
+    (fused * g).sum().backward()
+    torch.testing.assert_close(hb.grad, ha.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(head_b.weight.grad, head_a.weight.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(head_b.bias.grad, head_a.bias.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_training_loss_per_scale_is_the_mean_kl_of_that_scale():
+    from genar.train import scale_losses
+
+    module = make_module()
+    feats, coords, _ = inputs(B=4)
+    counts = torch.randint(0, 29, (4, 12))
+    losses = scale_losses(module, feats, coords, counts, cap=29, alpha=0.01, beta=1.0)
+    means = group_means(counts.float(), SCALES)
+    teacher = torch.cat([m.round().long() for m in means[:-1]] + [torch.zeros_like(counts)], dim=1)
+    logits = module(feats, coords, teacher)
+    start = 0
+    for k, n in enumerate(SCALES):
+        if k + 1 < len(SCALES):
+            idx, w = floor_ceil_target(means[k], 29)
+        else:
+            idx, w = gaussian_target(counts, 29, alpha=0.01, beta=1.0, half_width=gaussian_band_width(29, 0.01, 1.0))
+        expected = banded_kl(logits[:, start : start + n], idx, w).mean()
+        torch.testing.assert_close(losses[k], expected, rtol=1e-5, atol=1e-6)
+        start += n

@@ -1,0 +1,164 @@
+"""Training and inference speed of GenAR, achieved GFLOP/s, and peak memory.
+
+Each (config, phase) runs in a fresh process so its peak resident memory is its own. Training: batch 64,
+Adam step included. Inference: greedy coarse-to-fine decoding with the KV cache, batch 256. Inputs are
+synthetic (random features of the paper's UNI dimension, 1024, and Poisson counts) over the paper's 200 genes
+and scales 1/4/8/40/100/200, with the cap 2000, so every config has the same vocabulary.
+
+Run:  python benchmarks/speed.py [--configs small default paper] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+SCALES = (1, 4, 8, 40, 100, 200)
+N_GENES = 200
+CAP = 2000
+FEATURE_DIM = 1024
+
+
+def make_config(name: str):
+    import genar
+
+    if name == "paper":
+        return genar.GenARConfig.paper()
+    if name == "small":
+        return genar.GenARConfig.small()
+    if name == "default":
+        return genar.GenARConfig(scales=SCALES, cap=CAP)
+    msg = f"unknown config {name!r}"
+    raise ValueError(msg)
+
+
+def forward_flops(cfg, batch: int) -> float:
+    """Matrix-multiply FLOPs of one teacher-forced forward pass (the attention over the full L x L grid)."""
+    L, w, V = sum(SCALES), cfg.width, CAP + 1
+    tokens = batch * L
+    per_block = 2 * tokens * (4 + 2 * cfg.mlp_ratio) * w * w + 2 * 2 * batch * L * L * w
+    return cfg.depth * per_block + 2 * tokens * w * V
+
+
+def decode_flops(cfg, batch: int) -> float:
+    """Matrix-multiply FLOPs of cached decoding of every scale."""
+    w, V = cfg.width, CAP + 1
+    total, prefix = 0.0, 0
+    for n in SCALES:
+        prefix += n
+        total += cfg.depth * (2 * batch * n * (4 + 2 * cfg.mlp_ratio) * w * w + 2 * 2 * batch * n * prefix * w)
+        total += 2 * batch * n * w * V
+    return total
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def run_one(config: str, phase: str, steps: int) -> dict:
+    import numpy as np
+    import torch
+
+    import genar
+    from genar.train import GenARTrainingPlan
+
+    cfg = make_config(config)
+    model = genar.GenAR(cfg, genes=[f"g{i}" for i in range(N_GENES)], cap=CAP, feature_dim=FEATURE_DIM)
+    module = model.module
+    rng = np.random.default_rng(0)
+    if phase == "train":
+        batch = 64
+        plan = GenARTrainingPlan(module, cap=CAP, alpha=cfg.alpha, beta=cfg.beta, lr=cfg.lr,
+                                 micro_batch_size=cfg.micro_batch_size)
+        opt = plan.configure_optimizers()
+        feats = torch.from_numpy(rng.normal(size=(batch, FEATURE_DIM)).astype(np.float32))
+        xy = torch.rand(batch, 2)
+        counts = torch.from_numpy(rng.poisson(rng.gamma(1.0, 20.0, size=(batch, N_GENES)))).clamp(max=CAP)
+        module.train()
+
+        def step():  # what one Lightning training step does
+            opt.zero_grad(set_to_none=True)
+            plan.accumulate_gradients((feats, xy, counts))
+            opt.step()
+
+        flops = 3 * forward_flops(cfg, batch)
+    else:
+        batch = 256
+        feats = torch.from_numpy(rng.normal(size=(batch, FEATURE_DIM)).astype(np.float32))
+        xy = torch.rand(batch, 2)
+        module.eval()
+        cache = module.new_cache(64)  # reused across batches, as genar.tl.predict does
+
+        def step():
+            module.generate(feats, xy, cache=cache)
+
+        flops = decode_flops(cfg, batch)
+    step()  # warm-up
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    seconds = float(np.median(times))  # the median step: robust to a stray slow one
+    from genar.train import auto_micro_batch
+
+    return {
+        "config": config,
+        "phase": phase,
+        "batch": batch,
+        "micro_batch": (cfg.micro_batch_size or auto_micro_batch(module, batch)) if phase == "train" else 64,
+        "seconds_per_step": seconds,
+        "spots_per_s": batch / seconds,
+        "gflops": flops / seconds / 1e9,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", nargs="+", default=["small", "default", "paper"])
+    parser.add_argument("--phases", nargs="+", default=["train", "infer"])
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (default: 2 for paper, else 5)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--_child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args._child:
+        config, phase, steps = args._child
+        print(json.dumps(run_one(config, phase, int(steps))))
+        return
+    peak = matmul_peak_gflops()
+    rows = []
+    for config in args.configs:
+        for phase in args.phases:
+            steps = args.steps or (2 if config == "paper" else 5)
+            out = subprocess.run(
+                [sys.executable, __file__, "--_child", config, phase, str(steps)],
+                check=True, capture_output=True, text=True,
+            )
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            row["peak_gflops"] = peak
+            rows.append(row)
+            if args.json:
+                print(json.dumps(row), flush=True)
+    if args.json:
+        return
+    print(f"fp32 matmul peak measured in this run: {peak:.1f} GFLOP/s")
+    print(f"{'config':8s} {'phase':6s} {'batch':>5s} {'s/step':>8s} {'spots/s':>8s} {'GFLOP/s':>8s} {'% peak':>7s} {'peak RSS MB':>11s}")
+    for r in rows:
+        print(f"{r['config']:8s} {r['phase']:6s} {r['batch']:5d} {r['seconds_per_step']:8.2f} {r['spots_per_s']:8.1f} "
+              f"{r['gflops']:8.1f} {100 * r['gflops'] / peak:6.0f}% {r['peak_rss_mb']:11.0f}")
+
+
+if __name__ == "__main__":
+    main()
