@@ -60,7 +60,9 @@ def main() -> None:
     timings = {}
     for name in BASE:
         start = time.perf_counter()
-        genar.pp.embed_patches(sdata, encoder=name, table_key="all_genes_panel", key_added=name, show_progress_bar=False)
+        genar.pp.embed_patches(
+            sdata, encoder=name, table_key="all_genes_panel", key_added=name, show_progress_bar=False
+        )
         timings[name] = time.perf_counter() - start
     table = sdata.tables["all_genes_panel"]
     features = {name: table.obsm[name] for name in BASE}
@@ -80,8 +82,9 @@ def main() -> None:
             model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-1, 5, 13)))
             model.fit(X[~is_test], y[~is_test])
             r = pearson_per_gene(y[is_test], model.predict(X[is_test]))
-            rows.append({"encoder": name, "section": held_out, "mean_pearson": float(np.nanmean(r)),
-                         "dim": int(X.shape[1])})
+            rows.append(
+                {"encoder": name, "section": held_out, "mean_pearson": float(np.nanmean(r)), "dim": int(X.shape[1])}
+            )
     if args.json:
         for row in rows:
             print(json.dumps(row))
@@ -91,8 +94,11 @@ def main() -> None:
     for name in names:
         vals = [next(r["mean_pearson"] for r in rows if r["encoder"] == name and r["section"] == s) for s in sections]
         t = sum(timings[p] for p in name.split("+"))
-        print(f"{name:42s} {features[name].shape[1]:5d} " + " ".join(f"{v:6.3f}" for v in vals)
-              + f" {np.mean(vals):6.3f} {t:7.1f}")
+        print(
+            f"{name:42s} {features[name].shape[1]:5d} "
+            + " ".join(f"{v:6.3f}" for v in vals)
+            + f" {np.mean(vals):6.3f} {t:7.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -79,8 +79,9 @@ def run_one(config: str, phase: str, steps: int) -> dict:
     rng = np.random.default_rng(0)
     if phase == "train":
         batch = 64
-        plan = GenARTrainingPlan(module, cap=CAP, alpha=cfg.alpha, beta=cfg.beta, lr=cfg.lr,
-                                 micro_batch_size=cfg.micro_batch_size)
+        plan = GenARTrainingPlan(
+            module, cap=CAP, alpha=cfg.alpha, beta=cfg.beta, lr=cfg.lr, micro_batch_size=cfg.micro_batch_size
+        )
         opt = plan.configure_optimizers()
         feats = torch.from_numpy(rng.normal(size=(batch, FEATURE_DIM)).astype(np.float32))
         xy = torch.rand(batch, 2)
@@ -144,7 +145,9 @@ def main() -> None:
             steps = args.steps or (2 if config == "paper" else 5)
             out = subprocess.run(
                 [sys.executable, __file__, "--_child", config, phase, str(steps)],
-                check=True, capture_output=True, text=True,
+                check=True,
+                capture_output=True,
+                text=True,
             )
             row = json.loads(out.stdout.strip().splitlines()[-1])
             row["peak_gflops"] = peak
@@ -154,10 +157,15 @@ def main() -> None:
     if args.json:
         return
     print(f"fp32 matmul peak measured in this run: {peak:.1f} GFLOP/s")
-    print(f"{'config':8s} {'phase':6s} {'batch':>5s} {'s/step':>8s} {'spots/s':>8s} {'GFLOP/s':>8s} {'% peak':>7s} {'peak RSS MB':>11s}")
+    print(
+        f"{'config':8s} {'phase':6s} {'batch':>5s} {'s/step':>8s} {'spots/s':>8s} {'GFLOP/s':>8s} "
+        f"{'% peak':>7s} {'peak RSS MB':>11s}"
+    )
     for r in rows:
-        print(f"{r['config']:8s} {r['phase']:6s} {r['batch']:5d} {r['seconds_per_step']:8.2f} {r['spots_per_s']:8.1f} "
-              f"{r['gflops']:8.1f} {100 * r['gflops'] / peak:6.0f}% {r['peak_rss_mb']:11.0f}")
+        print(
+            f"{r['config']:8s} {r['phase']:6s} {r['batch']:5d} {r['seconds_per_step']:8.2f} {r['spots_per_s']:8.1f} "
+            f"{r['gflops']:8.1f} {100 * r['gflops'] / peak:6.0f}% {r['peak_rss_mb']:11.0f}"
+        )
 
 
 if __name__ == "__main__":

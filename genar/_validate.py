@@ -79,7 +79,9 @@ def check_raw_counts(X: Any, *, where: str, argument: str = "layer") -> None:
             raise ValueError(msg)
 
 
-def check_sections(requested: Iterable[str] | None, available: Sequence[str], *, argument: str = "sections") -> list[str]:
+def check_sections(
+    requested: Iterable[str] | None, available: Sequence[str], *, argument: str = "sections"
+) -> list[str]:
     """Return the requested sections (all when ``None``), raising if one is unknown."""
     available = list(available)
     if requested is None:

@@ -55,9 +55,7 @@ def make_sdata(
         shapes[f"{name}_spots"] = ShapesModel.parse(
             xy, geometry=0, radius=np.full(n_spots, 5.0), transformations={name: Identity()}
         )
-        factors = np.column_stack(
-            [np.sin(xy[:, 0] / 40), np.cos(xy[:, 1] / 30), xy[:, 0] / size, 1 - xy[:, 1] / size]
-        )
+        factors = np.column_stack([np.sin(xy[:, 0] / 40), np.cos(xy[:, 1] / 30), xy[:, 0] / size, 1 - xy[:, 1] / size])
         module = np.arange(n_genes) % 4
         rate = 3 * np.exp(1.5 * factors[:, module] + 0.1 * rng.normal(size=(n_spots, n_genes)))
         counts = rng.poisson(rate).astype(np.int32)
@@ -65,7 +63,9 @@ def make_sdata(
             {"section": name, "region": f"{name}_spots", "instance_id": np.arange(n_spots)},
             index=[f"{name}_{i}" for i in range(n_spots)],
         )
-        table = ad.AnnData(sparse.csr_matrix(counts), obs=obs, var=pd.DataFrame(index=[f"g{i:02d}" for i in range(n_genes)]))
+        table = ad.AnnData(
+            sparse.csr_matrix(counts), obs=obs, var=pd.DataFrame(index=[f"g{i:02d}" for i in range(n_genes)])
+        )
         table.obsm["spatial"] = xy
         tables.append(table)
     adata = ad.concat(tables)
@@ -74,7 +74,9 @@ def make_sdata(
     adata.obs["region"] = pd.Categorical(adata.obs["region"], categories=[f"{n}_spots" for n in names])
     if microns_per_pixel is not None:
         adata.uns["spatial"] = {n: {"scalefactors": {"microns_per_pixel": microns_per_pixel}} for n in names}
-    table = TableModel.parse(adata, region=[f"{n}_spots" for n in names], region_key="region", instance_key="instance_id")
+    table = TableModel.parse(
+        adata, region=[f"{n}_spots" for n in names], region_key="region", instance_key="instance_id"
+    )
     return SpatialData(images=images, shapes=shapes, tables={"table": table})
 
 

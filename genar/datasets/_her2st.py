@@ -223,8 +223,12 @@ def _fit_geometry(spots: pd.DataFrame) -> dict[str, float]:
 def _join_counts_and_spots(counts: pd.DataFrame, spots: pd.DataFrame, *, section: str) -> tuple[ad.AnnData, dict]:
     no_counts = spots.index.difference(counts.index)
     if len(no_counts):
-        logger.info("%s: %d spots of the spot file have no counts and are left out: %s", section, len(no_counts),
-                    list(no_counts))
+        logger.info(
+            "%s: %d spots of the spot file have no counts and are left out: %s",
+            section,
+            len(no_counts),
+            list(no_counts),
+        )
     no_position = counts.index.difference(spots.index)
     if len(no_position):
         msg = f"{section}: {len(no_position)} count rows have no spot position: {list(no_position)[:10]}."
@@ -257,7 +261,9 @@ def _concat_shared_genes(tables: list[ad.AnnData], names: list[str]) -> ad.AnnDa
     if len(union) > len(shared):
         logger.info(
             "Keeping the %d genes measured in all of %s; %d genes measured in only some sections are left out.",
-            len(shared), names, len(union) - len(shared),
+            len(shared),
+            names,
+            len(union) - len(shared),
         )
     adata = ad.concat([t[:, shared] for t in tables], join="inner", merge="same")
     adata.obs[_keys.SECTION] = pd.Categorical(adata.obs[_keys.SECTION], categories=names)

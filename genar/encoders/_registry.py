@@ -57,7 +57,10 @@ def resolve_name(name: str) -> str:
 def get_spec(name: str) -> EncoderSpec:
     """Specification of a registered encoder."""
     if name not in _REGISTRY:
-        msg = f"Unknown encoder {name!r}. Available encoders: {sorted(_REGISTRY)} (or 'default', or several joined by '+')."
+        msg = (
+            f"Unknown encoder {name!r}. Available encoders: {sorted(_REGISTRY)} "
+            "(or 'default', or several joined by '+')."
+        )
         raise KeyError(msg)
     return _REGISTRY[name]
 

@@ -45,8 +45,8 @@ class GenARConfig:
         Gene groups per scale; ``None`` takes them from :func:`genar.pp.cluster_genes`.
     """
 
-    width: int = 128
-    depth: int = 3
+    width: int = 64
+    depth: int = 2
     heads: int = 4
     mlp_ratio: float = 3.0
     drop_path: float = 0.1
@@ -57,7 +57,7 @@ class GenARConfig:
     alpha: float = 0.01
     beta: float = 1.0
     scale_weights: tuple[float, ...] | None = None
-    lr: float = 1e-3
+    lr: float = 2e-3
     weight_decay: float = 0.0
     batch_size: int = 64
     micro_batch_size: int | None = None
@@ -92,10 +92,20 @@ class GenARConfig:
     @classmethod
     def paper(cls, **overrides: Any) -> GenARConfig:
         """The paper's setting: 200 genes over scales 1/4/8/40/100/200, cap 2000, width 512, 8 layers, 8 heads."""
-        base = dict(
-            width=512, depth=8, heads=8, mlp_ratio=3.0, drop_path=0.1, cond_dropout=0.1, cap=2000,
-            alpha=0.01, beta=1.0, lr=1e-4, batch_size=64, scales=PAPER_SCALES,
-        )
+        base = {
+            "width": 512,
+            "depth": 8,
+            "heads": 8,
+            "mlp_ratio": 3.0,
+            "drop_path": 0.1,
+            "cond_dropout": 0.1,
+            "cap": 2000,
+            "alpha": 0.01,
+            "beta": 1.0,
+            "lr": 1e-4,
+            "batch_size": 64,
+            "scales": PAPER_SCALES,
+        }
         return cls(**{**base, **overrides})
 
     @classmethod

@@ -134,7 +134,9 @@ class GenAR:
         feats = np.asarray(features, dtype=np.float32)
         self.module.feature_mean.copy_(torch.from_numpy(feats.mean(0)))
         self.module.feature_std.copy_(torch.from_numpy(np.maximum(feats.std(0), 1e-6)))
-        train_loader = spot_loader(spot_dataset(feats, coords, counts), batch_size=cfg.batch_size, shuffle=True, seed=seed)
+        train_loader = spot_loader(
+            spot_dataset(feats, coords, counts), batch_size=cfg.batch_size, shuffle=True, seed=seed
+        )
         val_loader = None
         callbacks: list[L.Callback] = [History()]
         if validation is not None:
@@ -143,22 +145,28 @@ class GenAR:
             if early_stopping_patience is not None:
                 callbacks.append(L.pytorch.callbacks.EarlyStopping("val/loss", patience=early_stopping_patience))
         plan = GenARTrainingPlan(
-            self.module, cap=self.cap, alpha=cfg.alpha, beta=cfg.beta, lr=cfg.lr, weight_decay=cfg.weight_decay,
-            scale_weights=cfg.scale_weights, micro_batch_size=cfg.micro_batch_size,
+            self.module,
+            cap=self.cap,
+            alpha=cfg.alpha,
+            beta=cfg.beta,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            scale_weights=cfg.scale_weights,
+            micro_batch_size=cfg.micro_batch_size,
         )
         show = settings.show_progress_bar if show_progress_bar is None else show_progress_bar
-        kwargs = dict(
-            max_epochs=max_epochs,
-            accelerator=accelerator,
-            devices=1,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=show,
-            enable_model_summary=False,
-            deterministic=True,
-            num_sanity_val_steps=0,
-            callbacks=callbacks,
-        )
+        kwargs = {
+            "max_epochs": max_epochs,
+            "accelerator": accelerator,
+            "devices": 1,
+            "logger": False,
+            "enable_checkpointing": False,
+            "enable_progress_bar": show,
+            "enable_model_summary": False,
+            "deterministic": True,
+            "num_sanity_val_steps": 0,
+            "callbacks": callbacks,
+        }
         if val_loader is None:
             kwargs["limit_val_batches"] = 0
         kwargs.update(trainer_kwargs)
@@ -170,7 +178,9 @@ class GenAR:
                 # in-memory tensors need no loader workers; epoch-level logging needs no logging interval
                 warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
                 warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
-                warnings.filterwarnings("ignore", message=r".*defined a `validation_step` but have no `val_dataloader`.*")
+                warnings.filterwarnings(
+                    "ignore", message=r".*defined a `validation_step` but have no `val_dataloader`.*"
+                )
                 # raised inside Lightning's own code by newer torch releases; nothing a user can act on
                 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
                 trainer = L.Trainer(log_every_n_steps=1, **kwargs)
@@ -254,8 +264,14 @@ class GenAR:
                     for start in range(0, N, batch_size):
                         sl = slice(start, min(start + batch_size, N))
                         tokens = module.generate(
-                            feats[sl].to(dev), xy[sl].to(dev), greedy=greedy, temperature=temperature, top_k=top_k,
-                            generator=generator, cache=cache, micro_batch=cache.capacity,
+                            feats[sl].to(dev),
+                            xy[sl].to(dev),
+                            greedy=greedy,
+                            temperature=temperature,
+                            top_k=top_k,
+                            generator=generator,
+                            cache=cache,
+                            micro_batch=cache.capacity,
                         )
                         out[s, sl] = tokens.cpu().numpy()
                         bar.update(sl.stop - sl.start)
@@ -299,7 +315,10 @@ class GenAR:
         try:
             config = GenARConfig.from_dict(manifest["config"])
             model = cls(
-                config, genes=manifest["genes"], cap=manifest["cap"], feature_dim=manifest["feature_dim"],
+                config,
+                genes=manifest["genes"],
+                cap=manifest["cap"],
+                feature_dim=manifest["feature_dim"],
                 encoder=manifest["encoder"],
             )
         except (KeyError, TypeError) as err:

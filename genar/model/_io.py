@@ -17,7 +17,9 @@ MANIFEST = "genar.json"
 FORMAT_VERSION = 1
 
 
-def write_checkpoint(path: str | Path, state: dict[str, torch.Tensor], manifest: dict[str, Any], *, overwrite: bool) -> Path:
+def write_checkpoint(
+    path: str | Path, state: dict[str, torch.Tensor], manifest: dict[str, Any], *, overwrite: bool
+) -> Path:
     """Write ``state`` and ``manifest`` (plus the weights' sha256) into the folder ``path``."""
     from safetensors.torch import save_file
 

@@ -211,8 +211,14 @@ class GenARModule(nn.Module):
             cache = self.new_cache(micro, device=features_BD.device, dtype=torch.float32)
         parts = [
             self._generate_batch(
-                features_BD[s : s + micro], coords_B2[s : s + micro], cache, greedy=greedy, temperature=temperature,
-                top_k=top_k, generator=generator, return_all_scales=return_all_scales,
+                features_BD[s : s + micro],
+                coords_B2[s : s + micro],
+                cache,
+                greedy=greedy,
+                temperature=temperature,
+                top_k=top_k,
+                generator=generator,
+                return_all_scales=return_all_scales,
             )
             for s in range(0, B, micro)
         ]
@@ -244,8 +250,13 @@ class GenARModule(nn.Module):
             rows = max(1, _CHUNK_ELEMENTS // self.vocab)  # logits chunk by chunk: no (B, n, vocab) tensor
             tokens_BN = torch.cat(
                 [
-                    choose_tokens(self.head(head_in[r : r + rows]), greedy=greedy, temperature=temperature,
-                                  top_k=top_k, generator=generator)
+                    choose_tokens(
+                        self.head(head_in[r : r + rows]),
+                        greedy=greedy,
+                        temperature=temperature,
+                        top_k=top_k,
+                        generator=generator,
+                    )
                     for r in range(0, B * n, rows)
                 ]
             ).view(B, n)
@@ -257,11 +268,11 @@ class GenARModule(nn.Module):
             start += n
         return torch.cat(out, dim=1) if return_all_scales else out[-1]
 
-
     def new_cache(self, batch: int, *, device=None, dtype=None) -> KVCache:
         """An empty KV cache for decoding batches of up to ``batch`` spots."""
-        return KVCache(self.depth, batch, self.heads, sum(self.scales), self.width // self.heads, device=device,
-                       dtype=dtype)
+        return KVCache(
+            self.depth, batch, self.heads, sum(self.scales), self.width // self.heads, device=device, dtype=dtype
+        )
 
 
 def choose_tokens(

@@ -69,7 +69,9 @@ def spot_centres_in_image(sdata: SpatialData, region: str, image_key: str, coord
 
     shapes = sdata.shapes[region]
     xy = np.column_stack([shapes.geometry.centroid.x.to_numpy(), shapes.geometry.centroid.y.to_numpy()])
-    to_cs = get_transformation(shapes, coordinate_system).to_affine_matrix(input_axes=("x", "y"), output_axes=("x", "y"))
+    to_cs = get_transformation(shapes, coordinate_system).to_affine_matrix(
+        input_axes=("x", "y"), output_axes=("x", "y")
+    )
     img_to_cs = get_transformation(sdata.images[image_key], coordinate_system).to_affine_matrix(
         input_axes=("x", "y"), output_axes=("x", "y")
     )
@@ -79,10 +81,7 @@ def spot_centres_in_image(sdata: SpatialData, region: str, image_key: str, coord
 
 def pixel_size(table: AnnData, section: str, pixel_size_um: float | Mapping[str, float] | None) -> float:
     """Micrometres per full-resolution pixel of a section's image: the argument, else ``uns['spatial']``."""
-    if isinstance(pixel_size_um, Mapping):
-        value = pixel_size_um.get(section)
-    else:
-        value = pixel_size_um
+    value = pixel_size_um.get(section) if isinstance(pixel_size_um, Mapping) else pixel_size_um
     if value is None:
         value = table.uns.get("spatial", {}).get(section, {}).get("scalefactors", {}).get(_keys.MICRONS_PER_PIXEL)
     if value is None:

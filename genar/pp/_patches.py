@@ -97,7 +97,9 @@ def extract_patches(
         levels = image_levels(sdata.images[img_key])
         _check_rgb_uint8(levels[0], img_key)
         height, width = levels[0].shape[-2:]
-        border[rows] = (boxes[rows, 0] < 0) | (boxes[rows, 1] < 0) | (boxes[rows, 2] > width) | (boxes[rows, 3] > height)
+        border[rows] = (
+            (boxes[rows, 0] < 0) | (boxes[rows, 1] < 0) | (boxes[rows, 2] > width) | (boxes[rows, 3] > height)
+        )
         level = _choose_level(levels, size_px, patch_px)
         per_section[section] = {
             "image_key": img_key,

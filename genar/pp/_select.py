@@ -81,7 +81,9 @@ def select_genes(
 
     table = get_table(sdata, table_key, hint="Load data with `genar.datasets.her2st()` or pass `table_key=`.")
     if key_added in sdata.tables and not overwrite:
-        msg = f"sdata.tables[{key_added!r}] exists already. Pass `overwrite=True` to replace it, or another `key_added`."
+        msg = (
+            f"sdata.tables[{key_added!r}] exists already. Pass `overwrite=True` to replace it, or another `key_added`."
+        )
         raise ValueError(msg)
     counts = sparse.csr_matrix(get_counts(table, layer))
     if table.var_names.has_duplicates:

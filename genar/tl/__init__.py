@@ -1,7 +1,8 @@
 """Tools: fit a GenAR model, predict raw counts into a layer, evaluate predictions."""
 
+from ._baselines import baseline
 from ._evaluate import evaluate, pearson_per_gene
 from ._fit import fit
 from ._predict import predict
 
-__all__ = ["evaluate", "fit", "pearson_per_gene", "predict"]
+__all__ = ["baseline", "evaluate", "fit", "pearson_per_gene", "predict"]

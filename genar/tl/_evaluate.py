@@ -10,7 +10,7 @@ import pandas as pd
 
 from .. import _keys
 from .._validate import check_key, check_sections, get_table, sections_of
-from ._arrays import dense_counts, section_mask
+from ._arrays import section_mask
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
@@ -90,8 +90,8 @@ def evaluate(
         if flag in table.obs and not table.obs[flag].to_numpy(bool)[rows].all():
             msg = f"Section {s!r} has spots without predictions in {layer!r}: run `genar.tl.predict` on it first."
             raise ValueError(msg)
-        truth = np.log2(dense_counts(table.layers[truth_layer][rows]) + 1.0)
-        pred = np.log2(dense_counts(table.layers[layer][rows]) + 1.0)
+        truth = np.log2(_as_float(table.layers[truth_layer][rows]) + 1.0)
+        pred = np.log2(_as_float(table.layers[layer][rows]) + 1.0)
         r = pearson_per_gene(truth, pred)
         per_gene[s] = r
         summary.append({"section": s, "n_spots": int(rows.sum()), **summarise(r, truth, pred)})
@@ -103,3 +103,8 @@ def evaluate(
         "params": {"layer": layer, "truth_layer": truth_layer, "sections": list(chosen), "space": "log2(x+1)"},
     }
     return summary_df
+
+
+def _as_float(X) -> np.ndarray:
+    """Counts (integer or expected, sparse or dense) as a dense float array."""
+    return np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=float)

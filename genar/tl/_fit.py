@@ -112,13 +112,21 @@ def fit(
         raise ValueError(msg)
 
     encoder = table.uns.get(embedding_key, {}).get("encoder", {"name": embedding_key, "dim": features.shape[1]})
-    model = GenAR(config.replace(scales=scales), genes=table.var_names, cap=cap, feature_dim=features.shape[1],
-                  encoder=encoder)
+    model = GenAR(
+        config.replace(scales=scales), genes=table.var_names, cap=cap, feature_dim=features.shape[1], encoder=encoder
+    )
     logger.info("training on %d spots of %s (validation: %s), cap %d", len(counts), train, val or "none", cap)
     model.train(
-        features[is_train], coords[is_train], counts, validation=validation, max_epochs=max_epochs, seed=seed,
-        accelerator=accelerator, early_stopping_patience=early_stopping_patience,
-        show_progress_bar=show_progress_bar, **trainer_kwargs,
+        features[is_train],
+        coords[is_train],
+        counts,
+        validation=validation,
+        max_epochs=max_epochs,
+        seed=seed,
+        accelerator=accelerator,
+        early_stopping_patience=early_stopping_patience,
+        show_progress_bar=show_progress_bar,
+        **trainer_kwargs,
     )
     model.train_info.update({"sections": list(train), "val_sections": list(val), "embedding_key": embedding_key})
     return model

@@ -100,8 +100,16 @@ def predict(
     features = histology_features(table, embedding_key)[rows]
     coords = normalised_coords(table)[rows]
     samples = model.predict_counts(
-        features, coords, n_samples=n_samples, greedy=greedy, temperature=temperature, top_k=top_k, seed=seed,
-        batch_size=batch_size, device=device, show_progress_bar=show_progress_bar,
+        features,
+        coords,
+        n_samples=n_samples,
+        greedy=greedy,
+        temperature=temperature,
+        top_k=top_k,
+        seed=seed,
+        batch_size=batch_size,
+        device=device,
+        show_progress_bar=show_progress_bar,
     )
     counts = samples[0] if n_samples == 1 else np.rint(samples.mean(axis=0)).astype(np.int32)
     order = table.var_names.get_indexer(model.genes)

@@ -14,7 +14,7 @@ class History(L.Callback):
     def __init__(self) -> None:
         self.rows: list[dict[str, float]] = []
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: D102
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         row = {"epoch": int(trainer.current_epoch)}
         for key, value in trainer.callback_metrics.items():
             if key.startswith(("train/", "val/")):
@@ -31,7 +31,7 @@ class BestWeights(L.Callback):
         self.best_epoch: int | None = None
         self._state: dict[str, torch.Tensor] | None = None
 
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: D102
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
             return
         score = float(trainer.callback_metrics[self.monitor])
@@ -39,6 +39,6 @@ class BestWeights(L.Callback):
             self.best_score, self.best_epoch = score, int(trainer.current_epoch)
             self._state = copy.deepcopy(pl_module.module.state_dict())
 
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:  # noqa: D102
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._state is not None:
             pl_module.module.load_state_dict(self._state)

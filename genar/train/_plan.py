@@ -117,14 +117,14 @@ class GenARTrainingPlan(L.LightningModule):
             self.log(f"{stage}/loss_scale{k}", value, on_step=False, on_epoch=True, batch_size=batch_size)
         return loss
 
-    def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:  # noqa: D102
+    def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
         optimizer = self.optimizers()
         optimizer.zero_grad(set_to_none=True)
         per_scale = self.accumulate_gradients(batch, backward=self.manual_backward)
         optimizer.step()
         return self._log(per_scale, "train", batch[0].shape[0])
 
-    def validation_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:  # noqa: D102
+    def validation_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
         micro = self.micro_batch_size or auto_micro_batch(self.module, batch[0].shape[0])
         B = batch[0].shape[0]
         per_scale = sum(

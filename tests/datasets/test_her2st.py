@@ -47,7 +47,7 @@ def test_fetch_checks_sha256_and_keeps_nothing_on_mismatch(tmp_path):
     assert fetch(src.as_uri(), target, good) == target
     # a corrupted cached file is fetched again (here it cannot be: the error shows a re-download was tried)
     target.write_bytes(b"corrupt")
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="remote.bin"):  # urllib: the source is gone
         fetch(src.as_uri(), target, good)
 
 

@@ -119,5 +119,5 @@ def test_config_presets():
     assert (small.width, small.depth, small.heads, small.cap) == (128, 4, 4, 2000)
     assert genar.GenARConfig.from_dict(paper.to_dict()) == paper
     assert paper.hash() != small.hash()
-    with pytest.raises(ValueError, match=r"invalid `heads`=3 \(must divide width=128\)"):
+    with pytest.raises(ValueError, match=r"invalid `heads`=3 \(must divide width=64\)"):
         genar.GenARConfig(heads=3)

@@ -20,7 +20,16 @@ SCALES = (1, 2, 4, 6, 12)  # 4 -> 6 does not nest: exercises the averaging trans
 
 def make_module(**kw):
     torch.manual_seed(0)
-    args = dict(scales=SCALES, n_genes=12, vocab=30, feature_dim=5, width=32, depth=2, heads=4, mlp_ratio=2.0)
+    args = {
+        "scales": SCALES,
+        "n_genes": 12,
+        "vocab": 30,
+        "feature_dim": 5,
+        "width": 32,
+        "depth": 2,
+        "heads": 4,
+        "mlp_ratio": 2.0,
+    }
     args.update(kw)
     module = GenARModule(**args)
     # adaLN-Zero starts every block as the identity; randomise so the tests see real attention
@@ -32,7 +41,11 @@ def make_module(**kw):
 
 def inputs(B=3, seed=1):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(B, 5, generator=g), torch.rand(B, 2, generator=g), torch.randint(0, 30, (B, sum(SCALES)), generator=g)
+    return (
+        torch.randn(B, 5, generator=g),
+        torch.rand(B, 2, generator=g),
+        torch.randint(0, 30, (B, sum(SCALES)), generator=g),
+    )
 
 
 def test_block_causal_mask():
@@ -105,8 +118,12 @@ def test_cached_decoding_equals_uncached():
     cached = module.generate(feats, coords, return_all_scales=True)
     assert torch.equal(cached, _uncached_generate(module, feats, coords, greedy=True))
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
-    sampled = module.generate(feats, coords, greedy=False, temperature=1.5, top_k=10, generator=g1, return_all_scales=True)
-    assert torch.equal(sampled, _uncached_generate(module, feats, coords, greedy=False, temperature=1.5, top_k=10, generator=g2))
+    sampled = module.generate(
+        feats, coords, greedy=False, temperature=1.5, top_k=10, generator=g1, return_all_scales=True
+    )
+    assert torch.equal(
+        sampled, _uncached_generate(module, feats, coords, greedy=False, temperature=1.5, top_k=10, generator=g2)
+    )
 
 
 def test_sampling_is_seeded_and_top1_is_greedy():

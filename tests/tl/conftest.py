@@ -33,8 +33,9 @@ def prepared(_prepared_session):
 
 @pytest.fixture(scope="session")
 def _trained_session(_prepared_session):
-    return genar.tl.fit(copy.deepcopy(_prepared_session), sections=["S0"], config=TINY, max_epochs=3,
-                        show_progress_bar=False)
+    return genar.tl.fit(
+        copy.deepcopy(_prepared_session), sections=["S0"], config=TINY, max_epochs=3, show_progress_bar=False
+    )
 
 
 @pytest.fixture

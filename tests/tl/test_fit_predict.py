@@ -34,8 +34,15 @@ def test_fit_is_deterministic_on_cpu(prepared, tiny_config):
 
 
 def test_validation_sections_enable_best_weights(prepared, tiny_config):
-    model = genar.tl.fit(prepared, sections=["S0"], val_sections=["S1"], config=tiny_config.replace(cap=100), max_epochs=4,
-                         early_stopping_patience=2, show_progress_bar=False)
+    model = genar.tl.fit(
+        prepared,
+        sections=["S0"],
+        val_sections=["S1"],
+        config=tiny_config.replace(cap=100),
+        max_epochs=4,
+        early_stopping_patience=2,
+        show_progress_bar=False,
+    )
     frame = model.history_frame()
     assert "val/loss" in frame
     best = model.train_info["best_epoch"]
@@ -60,7 +67,7 @@ def test_predict_is_deterministic_at_top1_and_seeded_when_sampling(prepared, tra
     genar.tl.predict(prepared, trained, layer_added="b", show_progress_bar=False)
     table = prepared.tables["genar"]
     assert np.array_equal(table.layers["a"], table.layers["b"])
-    kw = dict(n_samples=1, greedy=False, temperature=1.5, show_progress_bar=False)
+    kw = {"n_samples": 1, "greedy": False, "temperature": 1.5, "show_progress_bar": False}
     genar.tl.predict(prepared, trained, layer_added="s1", seed=1, **kw)
     genar.tl.predict(prepared, trained, layer_added="s1b", seed=1, **kw)
     genar.tl.predict(prepared, trained, layer_added="s2", seed=2, **kw)

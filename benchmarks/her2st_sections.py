@@ -1,0 +1,77 @@
+"""Accuracy on the her2st sections: train on three, predict the fourth (each in turn).
+
+For every held-out section: the panel (200 genes) and gene hierarchy are built on the three training
+sections, the default encoder embeds the patches, and GenAR, ridge (HEST-Benchmark protocol) and the
+training mean are scored by the same genar.tl.evaluate (log2(x+1)).
+
+Run:  GENAR_DATA_DIR=../shared/data python benchmarks/her2st_sections.py [--epochs N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+import genar
+
+METRICS = ["pcc_10", "pcc_50", "pcc_200", "pcc_all", "mse", "mae"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--sections", nargs="+", default=None, help="held-out sections (default: all four)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    genar.settings.show_progress_bar = False
+
+    sdata = genar.datasets.her2st(args.data)
+    all_sections = list(sdata.tables["table"].obs["section"].cat.categories)
+    # patches and features do not depend on the panel: embed once
+    genar.pp.select_genes(sdata, 200, key_added="features")
+    genar.pp.extract_patches(sdata, table_key="features")
+    genar.pp.embed_patches(sdata, table_key="features")
+    features = sdata.tables["features"]
+
+    rows = []
+    for held_out in args.sections or all_sections:
+        train = [s for s in all_sections if s != held_out]
+        genar.pp.select_genes(sdata, 200, sections=train, overwrite=True)
+        genar.pp.cluster_genes(sdata)
+        table = sdata.tables["genar"]
+        table.obsm["X_histology"] = features.obsm["X_histology"]
+        table.uns["X_histology"] = features.uns["X_histology"]
+        start = time.perf_counter()
+        model = genar.tl.fit(sdata, sections=train, max_epochs=args.epochs, seed=args.seed)
+        fit_s = time.perf_counter() - start
+        genar.tl.predict(sdata, model, sections=held_out)
+        genar.tl.baseline(sdata, "ridge", sections=train, predict_sections=held_out)
+        genar.tl.baseline(sdata, "mean", sections=train, predict_sections=held_out)
+        for name, layer in [("genar", "genar_counts"), ("ridge", "ridge_counts"), ("mean", "mean_counts")]:
+            summary = genar.tl.evaluate(sdata, layer=layer, sections=held_out)
+            row = {"model": name, "section": held_out, **{m: float(summary.loc[held_out, m]) for m in METRICS}}
+            if name == "genar":
+                row["fit_s"] = fit_s
+                row["epochs"] = len(model.history)
+            rows.append(row)
+            if args.json:
+                print(json.dumps(row), flush=True)
+    if args.json:
+        return
+    print(f"{'model':6s} {'section':7s} " + " ".join(f"{m:>8s}" for m in METRICS))
+    for r in rows:
+        print(f"{r['model']:6s} {r['section']:7s} " + " ".join(f"{r[m]:8.3f}" for m in METRICS))
+    print("mean over held-out sections")
+    for name in ("genar", "ridge", "mean"):
+        sub = [r for r in rows if r["model"] == name]
+        means = [np.mean([r[m] for r in sub]) for m in METRICS]  # NaN stays NaN: undefined is not averaged away
+        print(f"{name:6s} {'all':7s} " + " ".join(f"{v:8.3f}" for v in means))
+
+
+if __name__ == "__main__":
+    main()
