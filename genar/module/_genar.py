@@ -130,9 +130,6 @@ class GenARModule(nn.Module):
         gamma, beta = self.film(genes_NC).chunk(2, dim=-1)
         return torch.addcmul(beta, h, 1 + gamma)
 
-    def _logits(self, h_BNC: torch.Tensor, cond_BC: torch.Tensor, start: int, end: int) -> torch.Tensor:
-        return self.head(self._head_input(h_BNC, cond_BC, start, end))
-
     # -- teacher-forced pass ----------------------------------------------------------------------------------
     def forward(
         self,
