@@ -79,7 +79,7 @@ def main() -> None:
         drop_path=0.1,
         cond_dropout=0.1,
     ).to(dev)
-    plan = plan_pkg.GenARTrainingPlan(big, cap=cap, alpha=0.01, beta=1.0, lr=1e-4, micro_batch_size=64)
+    plan = plan_pkg.GenARTrainingPlan(big, cap=cap, alpha=0.01, beta=1.0, lr=1e-4, micro_batch_size=64).to(dev)
     opt = plan.configure_optimizers()
     f = torch.randn(64, 1024, device=dev)
     c = torch.rand(64, 2, device=dev)

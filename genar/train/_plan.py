@@ -106,7 +106,7 @@ class GenARTrainingPlan(L.LightningModule):
             sl = slice(s, s + micro)
             per_scale = self._losses(features[sl], coords[sl], counts[sl])
             share = (min(s + micro, B) - s) / B
-            backward((per_scale * self.scale_weights).sum() * share)
+            backward((per_scale * self.scale_weights.to(per_scale.device)).sum() * share)
             total += per_scale.detach() * share
         return total
 
