@@ -40,7 +40,7 @@ class GenARConfig:
         Adam learning rate and weight decay, and training batch size (spots per optimiser step).
     micro_batch_size
         Spots per forward/backward pass; gradients are accumulated over the batch, so this bounds activation
-        memory without changing the optimisation. ``None``: as large as fits about 1.5 GB of activations.
+        memory without changing the optimisation. ``None``: as large as fits about 1.25 GB of activations.
     scales
         Gene groups per scale; ``None`` takes them from :func:`genar.pp.cluster_genes`.
     """

@@ -44,7 +44,7 @@ def scale_losses(
 
 
 #: Activation memory one micro-batch may take during training, for the automatic micro-batch size.
-ACTIVATION_BUDGET_BYTES = 1.5 * 2**30
+ACTIVATION_BUDGET_BYTES = 1.25 * 2**30
 #: Stored activations per token and block, in multiples of the width (residuals, norms, q/k/v, attention and
 #: projection inputs, the MLP's hidden layer before and after GELU), used to estimate activation memory.
 _ACTIVATIONS_PER_TOKEN_BLOCK = 18
