@@ -2,7 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import datasets, encoders, pp, tl
+from . import datasets, encoders, pl, pp, tl
 from ._settings import settings
 from .model import GenAR, GenARConfig
 
@@ -11,4 +11,4 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
     __version__ = "0.0.0"
 
-__all__ = ["GenAR", "GenARConfig", "__version__", "datasets", "encoders", "pp", "settings", "tl"]
+__all__ = ["GenAR", "GenARConfig", "__version__", "datasets", "encoders", "pl", "pp", "settings", "tl"]
