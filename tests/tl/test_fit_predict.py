@@ -159,3 +159,17 @@ def test_evaluate_undefined_gene_is_nan(prepared, trained):
     genar.tl.evaluate(prepared)
     per_gene = table.uns["genar_evaluation"]["per_gene"]
     assert per_gene.iloc[0].isna().all()
+
+
+@pytest.mark.filterwarnings("ignore:zarr v3 autosharding:UserWarning")
+def test_predictions_survive_a_zarr_round_trip(prepared, trained, tmp_path):
+    import spatialdata
+
+    genar.tl.predict(prepared, trained, show_progress_bar=False)
+    genar.tl.evaluate(prepared)
+    prepared.write(tmp_path / "sdata.zarr")
+    back = spatialdata.read_zarr(tmp_path / "sdata.zarr").tables["genar"]
+    table = prepared.tables["genar"]
+    assert np.array_equal(back.layers["genar_counts"], table.layers["genar_counts"])
+    assert back.uns["genar"]["predict"]["genar_counts"]["model_config_hash"] == trained.config.hash()
+    assert back.uns["genar_evaluation"]["summary"].equals(table.uns["genar_evaluation"]["summary"])
