@@ -92,20 +92,22 @@ class GenARTrainingPlan(L.LightningModule):
     def _losses(self, features, coords, counts) -> torch.Tensor:
         return scale_losses(self.module, features, coords, counts, cap=self.cap, alpha=self.alpha, beta=self.beta)
 
+    def _micro_batches(self, batch: Sequence[torch.Tensor]):
+        """Yield ``(chunk, share)``: micro-batches of the batch and their share of its spots."""
+        B = batch[0].shape[0]
+        micro = self.micro_batch_size or auto_micro_batch(self.module, B)
+        for s in range(0, B, micro):
+            yield [t[s : s + micro] for t in batch], (min(s + micro, B) - s) / B
+
     def accumulate_gradients(self, batch: Sequence[torch.Tensor], backward=None) -> torch.Tensor:
         """Backpropagate the batch's loss micro-batch by micro-batch; return the per-scale losses (detached).
 
         ``backward`` (default ``Tensor.backward``) lets Lightning insert its own hooks.
         """
-        features, coords, counts = batch
-        B = features.shape[0]
-        micro = self.micro_batch_size or auto_micro_batch(self.module, B)
         backward = backward or (lambda loss: loss.backward())
-        total = torch.zeros(len(self.module.scales), device=features.device)
-        for s in range(0, B, micro):
-            sl = slice(s, s + micro)
-            per_scale = self._losses(features[sl], coords[sl], counts[sl])
-            share = (min(s + micro, B) - s) / B
+        total = torch.zeros(len(self.module.scales), device=batch[0].device)
+        for chunk, share in self._micro_batches(batch):
+            per_scale = self._losses(*chunk)
             backward((per_scale * self.scale_weights.to(per_scale.device)).sum() * share)
             total += per_scale.detach() * share
         return total
@@ -125,12 +127,8 @@ class GenARTrainingPlan(L.LightningModule):
         return self._log(per_scale, "train", batch[0].shape[0])
 
     def validation_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
-        micro = self.micro_batch_size or auto_micro_batch(self.module, batch[0].shape[0])
-        B = batch[0].shape[0]
-        per_scale = sum(
-            self._losses(*(t[s : s + micro] for t in batch)) * (min(s + micro, B) - s) / B for s in range(0, B, micro)
-        )
-        return self._log(per_scale, "val", B)
+        per_scale = sum(self._losses(*chunk) * share for chunk, share in self._micro_batches(batch))
+        return self._log(per_scale, "val", batch[0].shape[0])
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """Adam; weight decay (if any) only on matrices, not on biases, norms or embeddings' rows."""
