@@ -66,6 +66,9 @@ def spatial(
 
     table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` first.")
     genes = [genes] if isinstance(genes, str) else list(genes)
+    if not genes or not list(layers):
+        msg = f"`genes` and `layers` must each name at least one; got genes={genes!r}, layers={list(layers)!r}."
+        raise ValueError(msg)
     missing = [g for g in genes if g not in table.var_names]
     if missing:
         msg = f"Genes {missing} are not in the panel of table {table_key!r} ({table.n_vars} genes)."

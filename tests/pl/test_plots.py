@@ -93,6 +93,13 @@ def test_spatial_shares_the_colour_scale_and_draws_true_spots(predicted):
     assert extent == [0, 256, 256, 0]
 
 
+def test_spatial_needs_a_gene_and_a_layer(predicted):
+    with pytest.raises(ValueError, match=r"genes=\[\]"):
+        genar.pl.spatial(predicted, [], section="S0")
+    with pytest.raises(ValueError, match=r"layers=\[\]"):
+        genar.pl.spatial(predicted, predicted.tables["genar"].var_names[0], section="S0", layers=[])
+
+
 def test_spatial_needs_predictions(prepared):
     gene = prepared.tables["genar"].var_names[0]
     with pytest.raises(KeyError, match=r"Run `genar.tl.predict` first"):
