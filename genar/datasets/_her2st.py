@@ -1,4 +1,4 @@
-"""Loader for the HER2-positive breast cancer ST sections of :cite:t:`andersson2021`."""
+"""Loader for the HER2-positive breast cancer ST sections of Andersson et al. (Nature Communications 12, 6012, 2021)."""
 
 from __future__ import annotations
 
@@ -35,8 +35,9 @@ def her2st(
 ) -> SpatialData:
     """Load paired H&E images and raw spot counts of the her2st study as one :class:`~spatialdata.SpatialData`.
 
-    Four sections of two HER2-positive breast tumours (patients B and C) of :cite:t:`andersson2021`, profiled
-    with the original Spatial Transcriptomics arrays (100 µm spots on a 200 µm grid).
+    Four sections of two HER2-positive breast tumours (patients B and C) of Andersson et al. (Nature
+    Communications 12, 6012, 2021), profiled with the original Spatial Transcriptomics arrays (100 µm spots on a
+    200 µm grid).
 
     Parameters
     ----------
