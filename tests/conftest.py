@@ -102,11 +102,17 @@ def her2st_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def her2st_sdata(her2st_path, tmp_path_factory):
-    """All four real sections, loaded once per session (image pyramids cached in a temporary folder)."""
+def genar_cache(tmp_path_factory) -> Path:
+    """A ``GENAR_CACHE_DIR`` for the session; the real sections' image pyramids are built into it once."""
+    return tmp_path_factory.mktemp("genar_cache")
+
+
+@pytest.fixture(scope="session")
+def her2st_sdata(her2st_path, genar_cache):
+    """All four real sections, loaded once per session (image pyramids cached where ``genar_cache`` expects them)."""
     import genar
 
-    return genar.datasets.her2st(her2st_path, image_cache=tmp_path_factory.mktemp("image_cache"))
+    return genar.datasets.her2st(her2st_path, image_cache=genar_cache / "images")
 
 
 @pytest.fixture
