@@ -104,6 +104,8 @@ class GenAR:
         accelerator: str = "auto",
         early_stopping_patience: int | None = 10,
         show_progress_bar: bool | None = None,
+        checkpoint_dir: str | Path | None = None,
+        resume_from: str | Path | None = None,
         **trainer_kwargs: Any,
     ) -> GenAR:
         """Train on arrays (see :func:`genar.tl.fit` for the AnnData-level call).
@@ -121,6 +123,8 @@ class GenAR:
             Epochs without improvement of the validation loss before stopping (``None``: never stop early).
         show_progress_bar
             Lightning's progress bar (default ``genar.settings.show_progress_bar``).
+        checkpoint_dir, resume_from
+            See :func:`genar.tl.fit`.
         **trainer_kwargs
             Further arguments of :class:`lightning.Trainer`.
         """
@@ -155,12 +159,19 @@ class GenAR:
             micro_batch_size=cfg.micro_batch_size,
         )
         show = settings.show_progress_bar if show_progress_bar is None else show_progress_bar
+        ckpt_path = None if resume_from is None else checkpoint_file(resume_from)
+        if checkpoint_dir is not None:
+            callbacks.append(
+                L.pytorch.callbacks.ModelCheckpoint(
+                    dirpath=checkpoint_dir, filename="epoch{epoch:03d}", save_last=True, save_top_k=0, every_n_epochs=1
+                )
+            )
         kwargs = {
             "max_epochs": max_epochs,
             "accelerator": accelerator,
             "devices": 1,
             "logger": False,
-            "enable_checkpointing": False,
+            "enable_checkpointing": checkpoint_dir is not None,
             "enable_progress_bar": show,
             "enable_model_summary": False,
             "deterministic": True,
@@ -184,7 +195,8 @@ class GenAR:
                 # raised inside Lightning's own code by newer torch releases; nothing a user can act on
                 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
                 trainer = L.Trainer(log_every_n_steps=1, **kwargs)
-                trainer.fit(plan, train_dataloaders=train_loader, val_dataloaders=val_loader)
+                # weights_only: a checkpoint is a torch pickle; load it without running code it may carry
+                trainer.fit(plan, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
         finally:
             pl_logger.setLevel(level)
         self.module.cpu().eval()
@@ -198,6 +210,7 @@ class GenAR:
             "best_val_loss": None if best is None or best.best_epoch is None else best.best_score,
             "n_train_spots": int(len(feats)),
             "n_val_spots": 0 if validation is None else int(len(validation[0])),
+            "resumed_from": None if ckpt_path is None else str(ckpt_path),
         }
         self.is_trained = True
         logger.info("trained GenAR for %d epochs on %d spots", len(self.history), len(feats))
@@ -333,3 +346,17 @@ class GenAR:
         model.train_info = manifest.get("train_info", {})
         model.is_trained = True
         return model
+
+
+def checkpoint_file(resume_from: str | Path) -> Path:
+    """``resume_from`` as a checkpoint file: a ``.ckpt`` file, or a ``checkpoint_dir`` holding ``last.ckpt``."""
+    path = Path(resume_from)
+    if path.is_dir():
+        path = path / "last.ckpt"
+    if not path.is_file():
+        msg = (
+            f"`resume_from={str(resume_from)!r}`: no checkpoint at {str(path)!r}. Pass a `.ckpt` file or the "
+            "`checkpoint_dir` of an earlier `genar.tl.fit` (it holds `last.ckpt`)."
+        )
+        raise FileNotFoundError(msg)
+    return path

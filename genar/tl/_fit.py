@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from .. import _keys
 from .._logging import logger
 from .._validate import check_key, check_sections, get_counts, get_table, sections_of
 from ..model import GenAR, GenARConfig
+from ..model._genar import checkpoint_file
 from ..pp._gene_groups import check_scales
 from ._arrays import dense_counts, histology_features, normalised_coords, section_mask
 
@@ -34,6 +36,8 @@ def fit(
     gene_group_key: str = _keys.GENE_GROUPS,
     early_stopping_patience: int | None = 10,
     show_progress_bar: bool | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume_from: str | os.PathLike | None = None,
     **trainer_kwargs: Any,
 ) -> GenAR:
     """Train a GenAR model to predict the panel's raw counts from histology features and spot coordinates.
@@ -63,8 +67,17 @@ def fit(
         Epochs without improvement on ``val_sections`` before stopping; ``None`` never stops early.
     show_progress_bar
         Lightning's progress bar (default ``genar.settings.show_progress_bar``).
+    checkpoint_dir
+        Folder for a Lightning checkpoint after every epoch (``last.ckpt`` is the newest): weights, optimiser
+        state, epoch, loss history, best weights so far and the random state.
+    resume_from
+        Continue an interrupted run from a checkpoint file or a ``checkpoint_dir``; call with the same data,
+        ``config``, ``seed`` and ``max_epochs`` as the interrupted run. On the CPU the result equals the
+        uninterrupted run's. The checkpoint is loaded with ``weights_only=True``, so it cannot execute code.
     **trainer_kwargs
-        Further arguments of :class:`lightning.Trainer` (e.g. ``devices``, ``strategy``).
+        Further arguments of :class:`lightning.Trainer`: ``devices=2, strategy="ddp"`` trains data-parallel in
+        several processes (``accelerator="cpu"`` uses the gloo backend; GPUs use NCCL; add ``num_nodes`` on a
+        cluster). See the "Scaling out" section of the usage guide.
 
     Returns
     -------
@@ -76,6 +89,8 @@ def fit(
     >>> model = genar.tl.fit(sdata, sections=["C2", "C3"], val_sections=["C4"])  # doctest: +SKIP
     """
     table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` first.")
+    if resume_from is not None:
+        checkpoint_file(resume_from)  # fail before any work when the checkpoint is not there
     config = GenARConfig() if config is None else config
     check_key(table.varm, gene_group_key, where="table.varm", hint="Run `genar.pp.cluster_genes` first.")
     scales = tuple(table.uns[gene_group_key]["scales"])
@@ -126,6 +141,8 @@ def fit(
         accelerator=accelerator,
         early_stopping_patience=early_stopping_patience,
         show_progress_bar=show_progress_bar,
+        checkpoint_dir=checkpoint_dir,
+        resume_from=resume_from,
         **trainer_kwargs,
     )
     model.train_info.update({"sections": list(train), "val_sections": list(val), "embedding_key": embedding_key})

@@ -21,6 +21,14 @@ class History(L.Callback):
                 row[key] = float(value)
         self.rows.append(row)
 
+    def state_dict(self) -> dict:
+        """The rows so far, so that a resumed run keeps the whole history."""
+        return {"rows": [dict(r) for r in self.rows]}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore the rows of a checkpoint."""
+        self.rows = [dict(r) for r in state_dict["rows"]]
+
 
 class BestWeights(L.Callback):
     """Keeps, in memory, the module weights of the epoch with the lowest ``monitor``; restores them at the end."""
@@ -42,3 +50,12 @@ class BestWeights(L.Callback):
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._state is not None:
             pl_module.module.load_state_dict(self._state)
+
+    def state_dict(self) -> dict:
+        """The best score, epoch and weights so far (a resumed run can still return the best epoch)."""
+        return {"best_score": self.best_score, "best_epoch": self.best_epoch, "weights": self._state}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore the best score, epoch and weights of a checkpoint."""
+        self.best_score, self.best_epoch = state_dict["best_score"], state_dict["best_epoch"]
+        self._state = state_dict["weights"]

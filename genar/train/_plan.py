@@ -130,6 +130,15 @@ class GenARTrainingPlan(L.LightningModule):
         per_scale = sum(self._losses(*chunk) * share for chunk, share in self._micro_batches(batch))
         return self._log(per_scale, "val", batch[0].shape[0])
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Store the CPU random state (dropout, drop-path, condition dropout), so that a resumed run continues it."""
+        checkpoint["genar_torch_rng_state"] = torch.get_rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Restore the random state stored by :meth:`on_save_checkpoint`."""
+        if "genar_torch_rng_state" in checkpoint:
+            torch.set_rng_state(checkpoint["genar_torch_rng_state"])
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """Adam; weight decay (if any) only on matrices, not on biases, norms or embeddings' rows."""
         decay = [p for p in self.module.parameters() if p.requires_grad and p.dim() >= 2]
