@@ -211,6 +211,7 @@ class GenAR:
             "n_train_spots": int(len(feats)),
             "n_val_spots": 0 if validation is None else int(len(validation[0])),
             "resumed_from": None if ckpt_path is None else str(ckpt_path),
+            "world_size": int(trainer.world_size),
         }
         self.is_trained = True
         logger.info("trained GenAR for %d epochs on %d spots", len(self.history), len(feats))

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..datasets._download import sha256sum
@@ -15,6 +16,16 @@ from ..datasets._download import sha256sum
 WEIGHTS = "model.safetensors"
 MANIFEST = "genar.json"
 FORMAT_VERSION = 1
+
+
+def _json_value(value: Any) -> Any:
+    """NumPy values as JSON: metadata read back from zarr (e.g. the encoder's ``uns`` entry) holds arrays."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    msg = f"Cannot store {type(value).__name__} {value!r} in the model's JSON manifest."
+    raise TypeError(msg)
 
 
 def write_checkpoint(
@@ -32,7 +43,7 @@ def write_checkpoint(
     try:
         save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp / WEIGHTS))
         manifest = {**manifest, "format_version": FORMAT_VERSION, "weights_sha256": sha256sum(tmp / WEIGHTS)}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=_json_value))
         if path.exists():
             shutil.rmtree(path)
         tmp.replace(path)

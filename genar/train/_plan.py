@@ -114,9 +114,13 @@ class GenARTrainingPlan(L.LightningModule):
 
     def _log(self, per_scale: torch.Tensor, stage: str, batch_size: int) -> torch.Tensor:
         loss = (per_scale * self.scale_weights).sum()
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        self.log(
+            f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size, sync_dist=True
+        )
         for k, value in enumerate(per_scale):
-            self.log(f"{stage}/loss_scale{k}", value, on_step=False, on_epoch=True, batch_size=batch_size)
+            self.log(
+                f"{stage}/loss_scale{k}", value, on_step=False, on_epoch=True, batch_size=batch_size, sync_dist=True
+            )
         return loss
 
     def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
