@@ -23,3 +23,5 @@ HISTOLOGY = "X_histology"
 MICRONS_PER_PIXEL = "microns_per_pixel"
 #: ``uns['spatial'][section]['scalefactors']`` entry with the spot diameter in full-resolution pixels.
 SPOT_DIAMETER_FULLRES = "spot_diameter_fullres"
+#: ``var`` column of the panel table: False for panel genes the source table lacks (counts 0, not measured).
+MEASURED = "genar_measured"

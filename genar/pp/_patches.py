@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -100,6 +101,15 @@ def extract_patches(
         border[rows] = (
             (boxes[rows, 0] < 0) | (boxes[rows, 1] < 0) | (boxes[rows, 2] > width) | (boxes[rows, 3] > height)
         )
+        outside = (boxes[rows, 2] <= 0) | (boxes[rows, 3] <= 0) | (boxes[rows, 0] >= width) | (boxes[rows, 1] >= height)
+        if outside.any():
+            warnings.warn(
+                f"{int(outside.sum())} of the {len(rows)} spots of section {section!r} lie entirely outside image "
+                f"{img_key!r} ({width} × {height} px), so their patches hold no tissue, only white padding. Check "
+                "the transformation between the spots and the image, and `pixel_size_um`.",
+                UserWarning,
+                stacklevel=2,
+            )
         level = _choose_level(levels, size_px, patch_px)
         per_section[section] = {
             "image_key": img_key,

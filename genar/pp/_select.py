@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -46,7 +47,10 @@ def select_genes(
     sections
         Training sections (``obs['section']``) the panel is chosen on. Default: all.
     genes
-        Use these genes, in this order, instead of choosing them.
+        Use these genes, in this order, instead of choosing them — e.g. ``model.genes`` to predict a new slide
+        with a trained model. Genes the table lacks are kept as *unmeasured* with a warning that names them
+        (counts 0, ``var['genar_measured']`` False): predictions still cover them, evaluation leaves them out,
+        training refuses them.
     table_key
         Table with the raw counts of all genes.
     layer
@@ -67,8 +71,10 @@ def select_genes(
         Raw counts of the panel genes (sparse, int32).
     ``var['highly_variable_rank']``, ``var['mean_counts']``
         Rank of each gene in the selection and its mean count on the training sections.
+    ``var['genar_measured']``
+        Whether the gene was measured (False only for listed ``genes`` that the table lacks).
     ``uns['genar']['params']``
-        The arguments used, including the training ``sections``.
+        The arguments used, including the training ``sections`` and the ``unmeasured_genes``.
 
     The table ``table_key`` itself is left unchanged.
 
@@ -95,15 +101,34 @@ def select_genes(
     train_counts = counts[in_train]
 
     if genes is not None:
-        panel, rank = _given_genes(table.var_names, genes), None
+        panel, rank = _given_genes(table.var_names, genes, table_key), None
     else:
         panel, rank = _variable_genes(table, train_counts, in_train, n_genes, flavor=flavor)
 
     idx = table.var_names.get_indexer(panel)
-    panel_counts = counts[:, idx].astype(np.int32)
+    measured = idx >= 0
+    unmeasured = [g for g, m in zip(panel, measured, strict=True) if not m]
+    if unmeasured:
+        warnings.warn(
+            f"{len(unmeasured)} of the {len(panel)} panel genes are not in table {table_key!r}: {unmeasured[:20]}"
+            f"{' …' if len(unmeasured) > 20 else ''}. They are kept as unmeasured genes (var['genar_measured'] is "
+            "False, their counts are 0): `genar.tl.predict` still predicts them, `genar.tl.evaluate` leaves them "
+            "out, and `genar.tl.fit` refuses to train on them.",
+            UserWarning,
+            stacklevel=2,
+        )
+    panel_counts = sparse.csr_matrix((counts.shape[0], len(panel)), dtype=np.int32)
+    if measured.any():
+        columns = sparse.csr_matrix(counts[:, idx[measured]].astype(np.int32))
+        placement = sparse.csr_matrix(
+            (np.ones(measured.sum(), dtype=np.int32), (np.arange(measured.sum()), np.flatnonzero(measured))),
+            shape=(measured.sum(), len(panel)),
+        )
+        panel_counts = (columns @ placement).astype(np.int32).tocsr()
     var = pd.DataFrame(index=pd.Index(panel, name=None))
     var["highly_variable_rank"] = np.arange(len(panel)) if rank is None else rank
-    var["mean_counts"] = np.asarray(train_counts[:, idx].mean(axis=0)).ravel()
+    var["mean_counts"] = np.asarray(panel_counts[in_train].mean(axis=0)).ravel()
+    var[_keys.MEASURED] = measured
     attrs = table.uns.get("spatialdata_attrs", {})
     new = ad.AnnData(
         X=panel_counts.copy(),
@@ -120,6 +145,7 @@ def select_genes(
             "flavor": "given" if genes is not None else flavor,
             "table_key": table_key,
             "layer": layer,
+            "unmeasured_genes": unmeasured,
         }
     }
     new = TableModel.parse(
@@ -134,7 +160,7 @@ def select_genes(
     logger.info("added `sdata.tables[%r]` with %d panel genes chosen on sections %s", key_added, len(panel), train)
 
 
-def _given_genes(var_names: pd.Index, genes: Sequence[str]) -> list[str]:
+def _given_genes(var_names: pd.Index, genes: Sequence[str], table_key: str) -> list[str]:
     genes = list(genes)
     if not genes:
         msg = "`genes` is empty; list the panel genes or pass `genes=None` to choose them."
@@ -143,9 +169,11 @@ def _given_genes(var_names: pd.Index, genes: Sequence[str]) -> list[str]:
         dups = pd.Index(genes)[pd.Index(genes).duplicated()].tolist()
         msg = f"`genes` lists genes more than once: {dups}."
         raise ValueError(msg)
-    missing = [g for g in genes if g not in var_names]
-    if missing:
-        msg = f"`genes` names {len(missing)} genes not in the table: {missing[:20]}."
+    if not any(g in var_names for g in genes):
+        msg = (
+            f"None of the {len(genes)} genes in `genes` (e.g. {genes[:5]}) is in table {table_key!r} "
+            f"(whose genes include {var_names[:5].tolist()}). Check the gene identifiers (symbols vs Ensembl IDs)."
+        )
         raise KeyError(msg)
     return genes
 

@@ -57,7 +57,8 @@ def evaluate(
     (the mean of the 10, 50, 200 highest per-gene correlations, as in the GenAR paper), the mean over all genes
     with a defined correlation, and MSE and MAE over spots and genes. A gene whose truth or prediction is constant
     across the section's spots has no correlation: it is reported as NaN (undefined), never as 0, and left out
-    of the means.
+    of the means. Unmeasured genes (``var['genar_measured']`` False, see :func:`genar.pp.select_genes`) are left
+    out of every number and counted in ``n_genes_unmeasured``.
 
     Parameters
     ----------
@@ -73,8 +74,8 @@ def evaluate(
     Returns
     -------
     One row per section: ``n_spots``, ``pcc_10``, ``pcc_50``, ``pcc_200``, ``pcc_all``, ``mse``, ``mae``,
-    ``n_genes_defined``. Also sets ``uns[key_added]`` with ``summary`` (that frame) and ``per_gene`` (genes ×
-    sections Pearson), and the parameters.
+    ``n_genes_defined``, ``n_genes_unmeasured``. Also sets ``uns[key_added]`` with ``summary`` (that frame) and
+    ``per_gene`` (genes × sections Pearson), and the parameters.
     """
     table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` first.")
     check_key(table.layers, layer, where="table.layers", hint="Run `genar.tl.predict` first.")
@@ -84,17 +85,26 @@ def evaluate(
         predicted = table.obs[flag].to_numpy(bool) if flag in table.obs else np.ones(table.n_obs, bool)
         sections = [s for s in sections_of(table) if predicted[section_mask(table, [s])].any()]
     chosen = check_sections(sections, sections_of(table))
+    measured = table.var[_keys.MEASURED].to_numpy(bool) if _keys.MEASURED in table.var else np.ones(table.n_vars, bool)
     summary, per_gene = [], {}
     for s in chosen:
         rows = section_mask(table, [s])
         if flag in table.obs and not table.obs[flag].to_numpy(bool)[rows].all():
             msg = f"Section {s!r} has spots without predictions in {layer!r}: run `genar.tl.predict` on it first."
             raise ValueError(msg)
-        truth = np.log2(_as_float(table.layers[truth_layer][rows]) + 1.0)
-        pred = np.log2(_as_float(table.layers[layer][rows]) + 1.0)
-        r = pearson_per_gene(truth, pred)
+        truth = np.log2(_as_float(table.layers[truth_layer][rows])[:, measured] + 1.0)
+        pred = np.log2(_as_float(table.layers[layer][rows])[:, measured] + 1.0)
+        r = np.full(table.n_vars, np.nan)
+        r[measured] = pearson_per_gene(truth, pred)
         per_gene[s] = r
-        summary.append({"section": s, "n_spots": int(rows.sum()), **summarise(r, truth, pred)})
+        summary.append(
+            {
+                "section": s,
+                "n_spots": int(rows.sum()),
+                **summarise(r[measured], truth, pred),
+                "n_genes_unmeasured": int((~measured).sum()),
+            }
+        )
     summary_df = pd.DataFrame(summary).set_index("section")
     per_gene_df = pd.DataFrame(per_gene, index=table.var_names.copy())
     table.uns[key_added] = {

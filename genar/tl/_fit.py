@@ -111,6 +111,14 @@ def fit(
         msg = f"Sections {overlap} are in both `sections` and `val_sections`; a section can only be one of them."
         raise ValueError(msg)
 
+    if _keys.MEASURED in table.var and not table.var[_keys.MEASURED].all():
+        unmeasured = table.var_names[~table.var[_keys.MEASURED].to_numpy(bool)].tolist()
+        msg = (
+            f"The panel holds {len(unmeasured)} unmeasured genes ({unmeasured[:10]}): their counts are not data, and "
+            "a model must not learn them. Train on sections that measure every panel gene, or choose the panel "
+            "with `genar.pp.select_genes(sdata, genes=...)` from genes the table has."
+        )
+        raise ValueError(msg)
     counts_all = get_counts(table, layer)
     features = histology_features(table, embedding_key)
     coords = normalised_coords(table)
