@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import _keys
+from .._copy import supports_copy
 from .._logging import logger
 from .._settings import settings
 from .._validate import check_key, get_table
@@ -27,6 +28,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
+@supports_copy
 def embed_patches(
     sdata: SpatialData,
     *,
@@ -61,6 +63,10 @@ def embed_patches(
         Key of the outputs.
     show_progress_bar
         Show a progress bar (default: ``genar.settings.show_progress_bar``).
+
+    copy
+        Return a modified copy of ``sdata`` instead of changing it in place (as scanpy's ``copy=``). The copy
+        holds copies of the tables and shapes; image elements are shared, since genar never writes to them.
 
     Returns
     -------

@@ -9,6 +9,7 @@ import numpy as np
 from scipy import sparse
 
 from .. import _keys
+from .._copy import supports_copy
 from .._logging import logger
 from .._validate import check_sections, get_counts, get_table, sections_of
 
@@ -61,6 +62,7 @@ def group_ids(scales: Sequence[int], n_genes: int) -> np.ndarray:
     return np.stack([genes // (n_genes // s) for s in scales], axis=1).astype(np.int64)
 
 
+@supports_copy
 def cluster_genes(
     sdata: SpatialData,
     *,
@@ -105,6 +107,10 @@ def cluster_genes(
         Seed of k-means; the same seed gives the same order.
     key_added
         Key of the outputs.
+
+    copy
+        Return a modified copy of ``sdata`` instead of changing it in place (as scanpy's ``copy=``). The copy
+        holds copies of the tables and shapes; image elements are shared, since genar never writes to them.
 
     Returns
     -------

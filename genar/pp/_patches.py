@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import _keys
+from .._copy import supports_copy
 from .._logging import logger
 from .._validate import check_key, get_table, sections_of
 from ._geometry import image_for_region, image_levels, pixel_size, region_of_section, spot_centres_in_image
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 PAD_VALUE = 255
 
 
+@supports_copy
 def extract_patches(
     sdata: SpatialData,
     *,
@@ -55,6 +57,10 @@ def extract_patches(
         ``table.uns['spatial'][section]['scalefactors']['microns_per_pixel']``.
     key_added
         Key of the outputs.
+
+    copy
+        Return a modified copy of ``sdata`` instead of changing it in place (as scanpy's ``copy=``). The copy
+        holds copies of the tables and shapes; image elements are shared, since genar never writes to them.
 
     Returns
     -------
@@ -108,7 +114,7 @@ def extract_patches(
                 f"{img_key!r} ({width} × {height} px), so their patches hold no tissue, only white padding. Check "
                 "the transformation between the spots and the image, and `pixel_size_um`.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         level = _choose_level(levels, size_px, patch_px)
         per_section[section] = {

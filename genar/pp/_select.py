@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import sparse
 
 from .. import _keys
+from .._copy import supports_copy
 from .._logging import logger
 from .._validate import check_sections, get_counts, get_table, sections_of
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from spatialdata import SpatialData
 
 
+@supports_copy
 def select_genes(
     sdata: SpatialData,
     n_genes: int = 200,
@@ -63,6 +65,10 @@ def select_genes(
     overwrite
         Replace an existing table named ``key_added``.
 
+    copy
+        Return a modified copy of ``sdata`` instead of changing it in place (as scanpy's ``copy=``). The copy
+        holds copies of the tables and shapes; image elements are shared, since genar never writes to them.
+
     Returns
     -------
     Nothing; adds ``sdata.tables[key_added]``, annotating the same spot elements as ``table_key``, with
@@ -75,6 +81,8 @@ def select_genes(
         Whether the gene was measured (False only for listed ``genes`` that the table lacks).
     ``uns['genar']['params']``
         The arguments used, including the training ``sections`` and the ``unmeasured_genes``.
+    ``obs``, ``obsm``, ``uns['spatial']``
+        Copied from ``table_key`` (spots, coordinates, scale factors).
 
     The table ``table_key`` itself is left unchanged.
 
@@ -115,7 +123,7 @@ def select_genes(
             "False, their counts are 0): `genar.tl.predict` still predicts them, `genar.tl.evaluate` leaves them "
             "out, and `genar.tl.fit` refuses to train on them.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,  # through the copy= wrapper to the caller
         )
     panel_counts = sparse.csr_matrix((counts.shape[0], len(panel)), dtype=np.int32)
     if measured.any():

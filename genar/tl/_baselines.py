@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from .. import _keys
+from .._copy import supports_copy
 from .._logging import logger
 from .._validate import check_sections, get_counts, get_table, sections_of
 from ._arrays import dense_counts, histology_features, section_mask
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from spatialdata import SpatialData
 
 
+@supports_copy
 def baseline(
     sdata: SpatialData,
     kind: Literal["ridge", "mean"],
@@ -55,6 +57,15 @@ def baseline(
         PCA size and ridge penalties of ``'ridge'``.
     overwrite
         Replace an existing layer.
+    copy
+        Return a modified copy of ``sdata`` instead of changing it in place (as scanpy's ``copy=``). The copy
+        holds copies of the tables and shapes; image elements are shared, since genar never writes to them.
+
+    Returns
+    -------
+    Nothing (or the copy); sets in ``sdata.tables[table_key]`` ``layers[layer_added]`` (float32 expected counts),
+    ``obs[f'{layer_added}_predicted']`` (which spots hold predictions) and ``uns['genar']['predict'][layer_added]``
+    (the baseline's settings).
     """
     from sklearn.decomposition import PCA
     from sklearn.linear_model import RidgeCV

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import _keys
+from .._copy import supports_copy
 from .._logging import logger
 from .._validate import check_sections, get_table, sections_of
 from ._arrays import histology_features, normalised_coords, section_mask
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from ..model import GenAR
 
 
+@supports_copy
 def predict(
     sdata: SpatialData,
     model: GenAR,
@@ -67,6 +69,10 @@ def predict(
         Allow replacing predictions already in ``layer_added`` for these spots.
     show_progress_bar
         Progress bar (default ``genar.settings.show_progress_bar``).
+
+    copy
+        Return a modified copy of ``sdata`` instead of changing it in place (as scanpy's ``copy=``). The copy
+        holds copies of the tables and shapes; image elements are shared, since genar never writes to them.
 
     Returns
     -------
