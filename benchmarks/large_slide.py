@@ -1,0 +1,182 @@
+"""A slide far bigger than the demo's: wall time and peak memory of extract_patches + embed_patches + predict.
+
+Builds a synthetic 40,000 × 40,000 px H&E-like image that exists only as a lazy dask graph (each 1024² chunk is
+generated when a patch needs it, so the 4.8 GB of pixels are never held at once) with a 5-level pyramid, and
+~50,000 spots on a square grid (112 µm patches at 0.5 µm/px = 224 px). A GenAR model (default config, 200 genes)
+is trained for one epoch on random features of 2,000 spots — the accuracy is irrelevant here, the cost is not.
+Then, in a second process, 100,000 spots are predicted from random features to show that prediction streams
+in bounded memory.
+
+Run:  python benchmarks/large_slide.py [--size 40000] [--spacing 178] [--encoder default] [--json]
+(each phase runs in a fresh process so that its peak resident memory is its own)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+N_GENES = 200
+MICRONS_PER_PIXEL = 0.5
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def synthetic_image(size: int, chunk: int = 1024):
+    """A lazily generated RGB uint8 image with H&E-like colours and nuclei-like blobs, as a dask array."""
+    import dask.array as da
+    import numpy as np
+
+    def block(block_info=None):
+        (c0, c1), (y0, y1), (x0, x1) = block_info[None]["array-location"]
+        rng = np.random.default_rng(y0 * 7919 + x0)
+        h, w = y1 - y0, x1 - x0
+        yy, xx = np.mgrid[0:h, 0:w]
+        tissue = 0.5 + 0.5 * np.sin((yy + y0) / 900.0) * np.cos((xx + x0) / 700.0)
+        coarse = tissue[::16, ::16]
+        nuclei = rng.random(coarse.shape) < 0.15 * coarse
+        nuclei = np.kron(nuclei, np.ones((16, 16), bool))[:h, :w]
+        pink = np.stack([230 - 40 * tissue, 180 - 70 * tissue, 210 - 30 * tissue])
+        purple = np.array([90, 60, 140])[:, None, None]
+        rgb = np.where(nuclei[None], purple, pink) + rng.normal(0, 6, (3, h, w))
+        return np.clip(rgb, 0, 255).astype(np.uint8)[c0:c1]
+
+    sides = (chunk,) * (size // chunk) + ((size % chunk,) if size % chunk else ())
+    return da.map_blocks(block, dtype=np.uint8, chunks=((3,), sides, sides))
+
+
+def build_sdata(size: int, spacing: float):
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+    from scipy import sparse
+    from spatialdata import SpatialData
+    from spatialdata.models import Image2DModel, ShapesModel, TableModel
+    from spatialdata.transformations import Identity
+
+    image = Image2DModel.parse(
+        synthetic_image(size), dims=("c", "y", "x"), scale_factors=[2, 2, 2, 2], transformations={"slide": Identity()}
+    )
+    centres = np.arange(spacing / 2, size, spacing)
+    xy = np.stack(np.meshgrid(centres, centres), -1).reshape(-1, 2)
+    n = len(xy)
+    shapes = ShapesModel.parse(
+        xy, geometry=0, radius=np.full(n, 50 / MICRONS_PER_PIXEL), transformations={"slide": Identity()}
+    )
+    obs = pd.DataFrame(
+        {"section": "slide", "region": "slide_spots", "instance_id": np.arange(n)}, index=[f"s{i}" for i in range(n)]
+    )
+    obs["section"] = obs["section"].astype("category")
+    obs["region"] = obs["region"].astype("category")
+    table = ad.AnnData(
+        sparse.csr_matrix((n, N_GENES), dtype=np.int32),
+        obs=obs,
+        var=pd.DataFrame(index=[f"gene{i:03d}" for i in range(N_GENES)]),
+    )
+    table.obsm["spatial"] = xy
+    table.uns["spatial"] = {"slide": {"scalefactors": {"microns_per_pixel": MICRONS_PER_PIXEL}}}
+    table = TableModel.parse(table, region="slide_spots", region_key="region", instance_key="instance_id")
+    return SpatialData(images={"slide_image": image}, shapes={"slide_spots": shapes}, tables={"table": table})
+
+
+def quick_model(feature_dim: int, encoder: dict, seed: int = 0):
+    """A default-config GenAR trained one epoch on random data: real weights, a realistic decoding cost."""
+    import numpy as np
+
+    import genar
+
+    rng = np.random.default_rng(seed)
+    n = 2000
+    features = rng.normal(size=(n, feature_dim)).astype(np.float32)
+    coords = rng.random((n, 2)).astype(np.float32)
+    counts = rng.poisson(2.0, size=(n, N_GENES))
+    config = genar.GenARConfig(scales=(1, 4, 8, 40, 100, 200), cap=int(counts.max()))
+    model = genar.GenAR(
+        config, genes=[f"gene{i:03d}" for i in range(N_GENES)], cap=config.cap, feature_dim=feature_dim, encoder=encoder
+    )
+    return model.train(features, coords, counts, max_epochs=1, show_progress_bar=False)
+
+
+def run_slide(size: int, spacing: float, encoder: str) -> dict:
+    import genar
+
+    genar.settings.show_progress_bar = False
+    row = {"phase": "slide", "image_px": f"{size}x{size}", "encoder": encoder}
+    t = time.perf_counter()
+    sdata = build_sdata(size, spacing)
+    genar.pp.select_genes(sdata, genes=[f"gene{i:03d}" for i in range(N_GENES)])
+    row.update(n_spots=sdata.tables["genar"].n_obs, build_s=time.perf_counter() - t, build_rss_mb=peak_rss_mb())
+    t = time.perf_counter()
+    genar.pp.extract_patches(sdata, size_um=112.0, patch_px=224)
+    row.update(extract_s=time.perf_counter() - t, extract_rss_mb=peak_rss_mb())
+    t = time.perf_counter()
+    genar.pp.embed_patches(sdata, encoder=encoder, batch_size=64)
+    row.update(embed_s=time.perf_counter() - t, embed_rss_mb=peak_rss_mb())
+    row["embed_patches_per_s"] = row["n_spots"] / row["embed_s"]
+    table = sdata.tables["genar"]
+    model = quick_model(table.obsm["X_histology"].shape[1], dict(table.uns["X_histology"]["encoder"]))
+    t = time.perf_counter()
+    genar.tl.predict(sdata, model)
+    row.update(predict_s=time.perf_counter() - t, peak_rss_mb=peak_rss_mb())
+    row["predict_spots_per_s"] = row["n_spots"] / row["predict_s"]
+    return row
+
+
+def run_predict(n_spots: int) -> dict:
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    model = quick_model(86, {"name": "synthetic", "dim": 86})
+    features = rng.normal(size=(n_spots, 86)).astype(np.float32)
+    coords = rng.random((n_spots, 2)).astype(np.float32)
+    before = peak_rss_mb()
+    t = time.perf_counter()
+    counts = model.predict_counts(features, coords, batch_size=256, show_progress_bar=False)
+    seconds = time.perf_counter() - t
+    return {
+        "phase": "predict",
+        "n_spots": n_spots,
+        "predict_s": seconds,
+        "predict_spots_per_s": n_spots / seconds,
+        "output_mb": counts.nbytes / 2**20,
+        "rss_before_mb": before,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=40_000, help="image side in pixels")
+    parser.add_argument("--spacing", type=float, default=178.0, help="spot pitch in pixels (178 gives ~50,000)")
+    parser.add_argument("--encoder", default="default")
+    parser.add_argument("--predict-spots", type=int, default=100_000)
+    parser.add_argument("--phases", nargs="*", default=["slide", "predict"])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--_child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args._child == "slide":
+        sys.stdout.write(json.dumps(run_slide(args.size, args.spacing, args.encoder)) + "\n")
+        return
+    if args._child == "predict":
+        sys.stdout.write(json.dumps(run_predict(args.predict_spots)) + "\n")
+        return
+    rows = []
+    for phase in args.phases:
+        cmd = [sys.executable, __file__, "--_child", phase, *sys.argv[1:]]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+        if args.json:
+            print(json.dumps(rows[-1]), flush=True)
+    if not args.json:
+        for r in rows:
+            print(" | ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))
+
+
+if __name__ == "__main__":
+    main()
