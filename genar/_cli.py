@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 import urllib.error
+import warnings
 from pathlib import Path
 
 #: The demo's split: panel and training on three sections, the fourth held out. Holding one of the three out for
@@ -88,7 +89,10 @@ def demo(data: str | None, out: Path, epochs: int, *, overwrite: bool) -> int:
         import shutil
 
         shutil.rmtree(path)
-    sdata.write(path)
+    with warnings.catch_warnings():
+        # anndata announces a future zarr default once per array written; nothing for a demo user to act on
+        warnings.filterwarnings("ignore", message="zarr v3 autosharding")
+        sdata.write(path)
     bar.update()
     bar.close()
     table = pd.DataFrame(rows).T[["pcc_10", "pcc_50", "pcc_200", "mse", "mae"]]
