@@ -164,3 +164,24 @@ def _trained_session(_prepared_session):
 @pytest.fixture
 def trained(_trained_session):
     return copy.deepcopy(_trained_session)
+
+
+def deep_equal(a, b) -> bool:
+    """Deep equality of the values found in AnnData and SpatialData (arrays, frames, nested dicts)."""
+    if sparse.issparse(a) or sparse.issparse(b):
+        return sparse.issparse(a) and sparse.issparse(b) and a.shape == b.shape and (a != b).nnz == 0
+    if isinstance(a, pd.DataFrame | pd.Series | pd.Index):
+        return type(a) is type(b) and a.equals(b)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=np.asarray(a).dtype.kind == "f")
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(deep_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return type(a) is type(b) and len(a) == len(b) and all(deep_equal(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+@pytest.fixture
+def same():
+    """:func:`deep_equal`, for tests that compare AnnData slots."""
+    return deep_equal

@@ -81,25 +81,27 @@ def get_encoder(name: str = "default") -> Encoder | ConcatEncoder:
 
 
 def describe(name: str) -> dict:
-    """JSON-serialisable description of an encoder (recorded next to the embeddings)."""
+    """Description of an encoder, recorded next to the embeddings and in models.
+
+    ``parts`` maps each concatenated encoder's name (in the order of ``name``) to its dimension, version and
+    preprocessing. Only values that survive a zarr round trip of ``AnnData.uns`` are used: nested dicts, numbers,
+    strings and lists of numbers (a list of dicts, or ``None``, would come back as a string).
+    """
     parts = resolve_name(name).split("+")
     specs = [get_spec(p) for p in parts]
-    return {
-        "name": resolve_name(name),
-        "dim": sum(s.dim for s in specs),
-        "parts": [
-            {
-                "name": s.name,
-                "dim": s.dim,
-                "version": s.version,
-                "input_size": s.input_size,
-                "mean": list(s.mean),
-                "std": list(s.std),
-                "microns_per_pixel": s.microns_per_pixel,
-            }
-            for s in specs
-        ],
-    }
+    described = {}
+    for s in specs:
+        part = {
+            "dim": s.dim,
+            "version": s.version,
+            "input_size": s.input_size,
+            "mean": [float(v) for v in s.mean],
+            "std": [float(v) for v in s.std],
+        }
+        if s.microns_per_pixel is not None:
+            part["microns_per_pixel"] = float(s.microns_per_pixel)
+        described[s.name] = part
+    return {"name": resolve_name(name), "dim": sum(s.dim for s in specs), "parts": described}
 
 
 def _efficientnet(variant: int, *, pretrained: bool, stage: int | None = None) -> Callable[[], nn.Module]:

@@ -27,7 +27,7 @@ def test_color_texture_features_match_the_patches(patched):
     np.testing.assert_allclose(features[:, :3], patches.mean(axis=(1, 2)) / 255, atol=0.01)
     info = table.uns["X_histology"]["encoder"]
     assert info["name"] == "color_texture" and info["dim"] == 46
-    assert info["parts"][0]["input_size"] == 112
+    assert info["parts"]["color_texture"]["input_size"] == 112
 
 
 def test_batching_does_not_change_features(patched):
