@@ -25,3 +25,5 @@ MICRONS_PER_PIXEL = "microns_per_pixel"
 SPOT_DIAMETER_FULLRES = "spot_diameter_fullres"
 #: ``var`` column of the panel table: False for panel genes the source table lacks (counts 0, not measured).
 MEASURED = "genar_measured"
+#: ``var`` column of the panel table: rank of the gene's variance on the training sections (0 = most variable).
+TRAIN_VARIANCE_RANK = "genar_train_variance_rank"

@@ -79,6 +79,9 @@ def select_genes(
         Rank of each gene in the selection and its mean count on the training sections.
     ``var['genar_measured']``
         Whether the gene was measured (False only for listed ``genes`` that the table lacks).
+    ``var['genar_train_variance_rank']``
+        Rank of the gene's variance of log2(x + 1) over the training spots (0 = most variable; unmeasured genes
+        last). :func:`genar.tl.evaluate` scores the 50 first as a gene set fixed before any test slide is seen.
     ``uns['genar']['params']``
         The arguments used, including the training ``sections`` and the ``unmeasured_genes``.
     ``obs``, ``obsm``, ``uns['spatial']``
@@ -137,6 +140,7 @@ def select_genes(
     var["highly_variable_rank"] = np.arange(len(panel)) if rank is None else rank
     var["mean_counts"] = np.asarray(panel_counts[in_train].mean(axis=0)).ravel()
     var[_keys.MEASURED] = measured
+    var[_keys.TRAIN_VARIANCE_RANK] = _variance_rank(panel_counts[in_train], measured)
     attrs = table.uns.get("spatialdata_attrs", {})
     new = ad.AnnData(
         X=panel_counts.copy(),
@@ -227,3 +231,14 @@ def _variable_genes(
     hvg.index = sub.var_names
     chosen = hvg[hvg["highly_variable"]].sort_values("highly_variable_rank", kind="stable")
     return chosen.index.tolist(), chosen["highly_variable_rank"].to_numpy()
+
+
+def _variance_rank(train_counts, measured: np.ndarray) -> np.ndarray:
+    """Rank of each column by its variance of log2(x + 1) over the training rows (0 = highest; unmeasured last)."""
+    X = train_counts.toarray() if sparse.issparse(train_counts) else np.asarray(train_counts)
+    variance = np.log2(X.astype(float) + 1.0).var(axis=0) if X.shape[0] else np.zeros(X.shape[1])
+    variance = np.where(measured, variance, -np.inf)
+    order = np.argsort(-variance, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank

@@ -1,8 +1,17 @@
 """Tools: fit a GenAR model, predict raw counts into a layer, evaluate predictions."""
 
 from ._baselines import baseline
+from ._ceiling import noise_ceiling, split_half_reliability
 from ._evaluate import evaluate, pearson_per_gene
 from ._fit import fit
 from ._predict import predict
 
-__all__ = ["baseline", "evaluate", "fit", "pearson_per_gene", "predict"]
+__all__ = [
+    "baseline",
+    "evaluate",
+    "fit",
+    "noise_ceiling",
+    "pearson_per_gene",
+    "predict",
+    "split_half_reliability",
+]

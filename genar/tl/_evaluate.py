@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 
 #: The ``k`` of the reported PCC-k (mean of the k best per-gene correlations).
 TOP_K = (10, 50, 200)
+#: Size of the gene set fixed on the training sections (the most variable there), scored as ``pcc_fixed50``.
+FIXED_SET = 50
+#: ``uns`` key of :func:`genar.tl.noise_ceiling` (repeated here to avoid a circular import).
+NOISE_CEILING = "genar_noise_ceiling"
 
 
 def pearson_per_gene(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -74,8 +78,12 @@ def evaluate(
     Returns
     -------
     One row per section: ``n_spots``, ``pcc_10``, ``pcc_50``, ``pcc_200``, ``pcc_all``, ``mse``, ``mae``,
-    ``n_genes_defined``, ``n_genes_unmeasured``. Also sets ``uns[key_added]`` with ``summary`` (that frame) and
-    ``per_gene`` (genes × sections Pearson), and the parameters.
+    ``n_genes_defined``, ``pcc_fixed50`` (mean Pearson over the 50 genes most variable on the *training*
+    sections, ``var['genar_train_variance_rank']`` — a number not chosen on the test slide, unlike PCC-k),
+    ``pcc_all_vs_ceiling`` (mean of each gene's Pearson divided by its noise ceiling, when
+    :func:`genar.tl.noise_ceiling` has been run on the section) and ``n_genes_unmeasured``. Also sets
+    ``uns[key_added]`` with ``summary`` (that frame), ``per_gene`` (genes × sections Pearson),
+    ``per_gene_vs_ceiling`` (Pearson / ceiling) and the parameters.
     """
     table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` first.")
     check_key(table.layers, layer, where="table.layers", hint="Run `genar.tl.predict` first.")
@@ -86,7 +94,12 @@ def evaluate(
         sections = [s for s in sections_of(table) if predicted[section_mask(table, [s])].any()]
     chosen = check_sections(sections, sections_of(table))
     measured = table.var[_keys.MEASURED].to_numpy(bool) if _keys.MEASURED in table.var else np.ones(table.n_vars, bool)
-    summary, per_gene = [], {}
+    fixed = None
+    if _keys.TRAIN_VARIANCE_RANK in table.var:
+        rank = table.var[_keys.TRAIN_VARIANCE_RANK].to_numpy()
+        fixed = np.flatnonzero(measured & (rank < FIXED_SET))
+    ceiling = table.uns.get(NOISE_CEILING, {}).get("ceiling")
+    summary, per_gene, normalised = [], {}, {}
     for s in chosen:
         rows = section_mask(table, [s])
         if flag in table.obs and not table.obs[flag].to_numpy(bool)[rows].all():
@@ -97,19 +110,20 @@ def evaluate(
         r = np.full(table.n_vars, np.nan)
         r[measured] = pearson_per_gene(truth, pred)
         per_gene[s] = r
-        summary.append(
-            {
-                "section": s,
-                "n_spots": int(rows.sum()),
-                **summarise(r[measured], truth, pred),
-                "n_genes_unmeasured": int((~measured).sum()),
-            }
-        )
+        row = {"section": s, "n_spots": int(rows.sum()), **summarise(r[measured], truth, pred)}
+        if fixed is not None:
+            row[f"pcc_fixed{FIXED_SET}"] = _mean_defined(r[fixed])
+        if ceiling is not None and s in ceiling:
+            normalised[s] = r / ceiling[s].to_numpy()
+            row["pcc_all_vs_ceiling"] = _mean_defined(normalised[s])
+        row["n_genes_unmeasured"] = int((~measured).sum())
+        summary.append(row)
     summary_df = pd.DataFrame(summary).set_index("section")
     per_gene_df = pd.DataFrame(per_gene, index=table.var_names.copy())
     table.uns[key_added] = {
         "summary": summary_df,
         "per_gene": per_gene_df,
+        "per_gene_vs_ceiling": pd.DataFrame(normalised, index=table.var_names.copy()),
         "params": {"layer": layer, "truth_layer": truth_layer, "sections": list(chosen), "space": "log2(x+1)"},
     }
     return summary_df
@@ -118,3 +132,9 @@ def evaluate(
 def _as_float(X) -> np.ndarray:
     """Counts (integer or expected, sparse or dense) as a dense float array."""
     return np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=float)
+
+
+def _mean_defined(values: np.ndarray) -> float:
+    """Mean of the finite values; NaN (without a warning) when there are none."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
