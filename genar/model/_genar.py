@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -240,7 +240,43 @@ class GenAR:
         """Decode counts for every spot: int32 array ``(n_samples, N, n_genes)`` in model gene order.
 
         ``greedy`` (default: ``n_samples == 1``) takes the most likely token at every scale; otherwise tokens are
-        sampled with ``temperature`` and ``top_k`` from a generator seeded with ``seed``.
+        sampled with ``temperature`` and ``top_k`` from a generator seeded with ``seed``. See
+        :meth:`iter_predictions` to reduce the samples batch by batch instead of holding them all.
+        """
+        out = np.empty((n_samples, len(features), len(self.genes)), dtype=np.int32)
+        for rows, tokens in self.iter_predictions(
+            features,
+            coords,
+            n_samples=n_samples,
+            greedy=greedy,
+            temperature=temperature,
+            top_k=top_k,
+            seed=seed,
+            batch_size=batch_size,
+            device=device,
+            show_progress_bar=show_progress_bar,
+        ):
+            out[:, rows] = tokens
+        return out
+
+    def iter_predictions(
+        self,
+        features: np.ndarray,
+        coords: np.ndarray,
+        *,
+        n_samples: int = 1,
+        greedy: bool | None = None,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int = 0,
+        batch_size: int = 256,
+        device: str | torch.device | None = None,
+        show_progress_bar: bool | None = None,
+    ) -> Iterator[tuple[slice, np.ndarray]]:
+        """Yield ``(rows, tokens)`` per batch of spots: ``tokens`` is int32 ``(n_samples, len(rows), n_genes)``.
+
+        Memory stays bounded by one batch of samples whatever the number of spots. Arguments as in
+        :meth:`predict_counts`; the samples of a batch are drawn one after the other from one seeded generator.
         """
         from tqdm.auto import tqdm
 
@@ -269,29 +305,32 @@ class GenAR:
         module = self.module.to(dev).eval()
         generator = torch.Generator(device=dev).manual_seed(seed)
         N = feats.shape[0]
-        out = np.empty((n_samples, N, len(self.genes)), dtype=np.int32)
         show = settings.show_progress_bar if show_progress_bar is None else show_progress_bar
-        cache = module.new_cache(min(64, batch_size, N), device=dev)  # one set of buffers for every batch
+        cache = module.new_cache(min(64, batch_size, max(N, 1)), device=dev)  # one set of buffers for every batch
         try:
             with tqdm(total=N * n_samples, desc="predict", unit="spot", disable=not show) as bar:
-                for s in range(n_samples):
-                    for start in range(0, N, batch_size):
-                        sl = slice(start, min(start + batch_size, N))
-                        tokens = module.generate(
-                            feats[sl].to(dev),
-                            xy[sl].to(dev),
-                            greedy=greedy,
-                            temperature=temperature,
-                            top_k=top_k,
-                            generator=generator,
-                            cache=cache,
-                            micro_batch=cache.capacity,
+                for start in range(0, N, batch_size):
+                    rows = slice(start, min(start + batch_size, N))
+                    tokens = np.empty((n_samples, rows.stop - rows.start, len(self.genes)), dtype=np.int32)
+                    for s in range(n_samples):
+                        tokens[s] = (
+                            module.generate(
+                                feats[rows].to(dev),
+                                xy[rows].to(dev),
+                                greedy=greedy,
+                                temperature=temperature,
+                                top_k=top_k,
+                                generator=generator,
+                                cache=cache,
+                                micro_batch=cache.capacity,
+                            )
+                            .cpu()
+                            .numpy()
                         )
-                        out[s, sl] = tokens.cpu().numpy()
-                        bar.update(sl.stop - sl.start)
+                        bar.update(rows.stop - rows.start)
+                    yield rows, tokens
         finally:
             self.module.cpu()
-        return out
 
     def _check_trained(self) -> None:
         if not self.is_trained:

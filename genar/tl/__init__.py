@@ -2,7 +2,7 @@
 
 from ._baselines import baseline
 from ._ceiling import noise_ceiling, split_half_reliability
-from ._evaluate import evaluate, pearson_per_gene
+from ._evaluate import evaluate, pearson_per_gene, ranked_probability_score
 from ._fit import fit
 from ._predict import predict
 
@@ -13,5 +13,6 @@ __all__ = [
     "noise_ceiling",
     "pearson_per_gene",
     "predict",
+    "ranked_probability_score",
     "split_half_reliability",
 ]

@@ -81,9 +81,13 @@ def evaluate(
     ``n_genes_defined``, ``pcc_fixed50`` (mean Pearson over the 50 genes most variable on the *training*
     sections, ``var['genar_train_variance_rank']`` — a number not chosen on the test slide, unlike PCC-k),
     ``pcc_all_vs_ceiling`` (mean of each gene's Pearson divided by its noise ceiling, when
-    :func:`genar.tl.noise_ceiling` has been run on the section) and ``n_genes_unmeasured``. Also sets
-    ``uns[key_added]`` with ``summary`` (that frame), ``per_gene`` (genes × sections Pearson),
-    ``per_gene_vs_ceiling`` (Pearson / ceiling) and the parameters.
+    :func:`genar.tl.noise_ceiling` has been run on the section) and ``n_genes_unmeasured``. When
+    :func:`genar.tl.predict` sampled (``n_samples`` > 1): ``coverage_90`` (share of spots × genes whose measured
+    count lies in the predicted 5–95% interval; a calibrated model gives about 0.9), ``interval_width_90`` (mean
+    width of that interval, in counts) and ``rps`` (ranked probability score, the CRPS of a count distribution,
+    averaged over spots and genes; lower is better; needs the kept samples). Also sets ``uns[key_added]`` with
+    ``summary`` (that frame), ``per_gene`` (genes × sections Pearson), ``per_gene_vs_ceiling`` (Pearson /
+    ceiling), ``per_gene_coverage_90``, ``per_gene_rps`` and the parameters.
     """
     table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` first.")
     check_key(table.layers, layer, where="table.layers", hint="Run `genar.tl.predict` first.")
@@ -99,7 +103,10 @@ def evaluate(
         rank = table.var[_keys.TRAIN_VARIANCE_RANK].to_numpy()
         fixed = np.flatnonzero(measured & (rank < FIXED_SET))
     ceiling = table.uns.get(NOISE_CEILING, {}).get("ceiling")
-    summary, per_gene, normalised = [], {}, {}
+    interval = (f"{layer}_q05", f"{layer}_q95")
+    interval = interval if all(name in table.layers for name in interval) else None
+    samples_key = f"{layer}_samples"
+    summary, per_gene, normalised, coverage, crps = [], {}, {}, {}, {}
     for s in chosen:
         rows = section_mask(table, [s])
         if flag in table.obs and not table.obs[flag].to_numpy(bool)[rows].all():
@@ -116,6 +123,21 @@ def evaluate(
         if ceiling is not None and s in ceiling:
             normalised[s] = r / ceiling[s].to_numpy()
             row["pcc_all_vs_ceiling"] = _mean_defined(normalised[s])
+        sampled = _all_flagged(table, f"{layer}_sampled", rows)
+        if interval is not None and sampled:
+            lo, hi = (_as_float(table.layers[name][rows])[:, measured] for name in interval)
+            truth_counts = _as_float(table.layers[truth_layer][rows])[:, measured]
+            inside = (lo <= truth_counts) & (truth_counts <= hi)
+            row["coverage_90"] = float(inside.mean())
+            row["interval_width_90"] = float((hi - lo).mean())
+            coverage[s] = np.full(table.n_vars, np.nan)
+            coverage[s][measured] = inside.mean(axis=0)
+            if samples_key in table.obsm and _all_flagged(table, f"{samples_key}_kept", rows):
+                crps[s] = np.full(table.n_vars, np.nan)
+                crps[s][measured] = ranked_probability_score(
+                    np.asarray(table.obsm[samples_key][rows])[:, :, measured], truth_counts
+                ).mean(axis=0)
+                row["rps"] = float(np.nanmean(crps[s][measured]))
         row["n_genes_unmeasured"] = int((~measured).sum())
         summary.append(row)
     summary_df = pd.DataFrame(summary).set_index("section")
@@ -124,6 +146,8 @@ def evaluate(
         "summary": summary_df,
         "per_gene": per_gene_df,
         "per_gene_vs_ceiling": pd.DataFrame(normalised, index=table.var_names.copy()),
+        "per_gene_coverage_90": pd.DataFrame(coverage, index=table.var_names.copy()),
+        "per_gene_rps": pd.DataFrame(crps, index=table.var_names.copy()),
         "params": {"layer": layer, "truth_layer": truth_layer, "sections": list(chosen), "space": "log2(x+1)"},
     }
     return summary_df
@@ -134,7 +158,29 @@ def _as_float(X) -> np.ndarray:
     return np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=float)
 
 
+def _all_flagged(table, column: str, rows: np.ndarray) -> bool:
+    """Whether ``obs[column]`` exists and is True for every row in ``rows``."""
+    return column in table.obs and bool(table.obs[column].to_numpy(bool)[rows].all())
+
+
 def _mean_defined(values: np.ndarray) -> float:
     """Mean of the finite values; NaN (without a warning) when there are none."""
     finite = values[np.isfinite(values)]
     return float(finite.mean()) if finite.size else float("nan")
+
+
+def ranked_probability_score(samples: np.ndarray, truth: np.ndarray, *, chunk: int = 256) -> np.ndarray:
+    """Ranked probability score of sampled count distributions: ``samples`` (spots, K, genes), ``truth`` (spots, genes).
+
+    For integer-valued predictions the RPS, Σ_k (F(k) − 1{y ≤ k})², equals the CRPS, computed from the samples
+    as E|X − y| − ½ E|X − X'| (the second term from the sorted samples). Returns (spots, genes).
+    """
+    n, k, _ = samples.shape
+    out = np.empty(truth.shape)
+    weights = (2 * np.arange(1, k + 1) - k - 1)[None, :, None]
+    for start in range(0, n, chunk):
+        x = np.sort(samples[start : start + chunk].astype(np.float64), axis=1)
+        y = truth[start : start + chunk, None, :]
+        spread = 2.0 / k**2 * (weights * x).sum(axis=1)
+        out[start : start + chunk] = np.abs(x - y).mean(axis=1) - 0.5 * spread
+    return out

@@ -29,10 +29,12 @@ def predict(
     sections: str | Sequence[str] | None = None,
     layer_added: str = "genar_counts",
     n_samples: int = 1,
-    greedy: bool | None = None,
+    greedy: bool = True,
     temperature: float = 1.0,
     top_k: int | None = None,
     seed: int = 0,
+    quantiles: Sequence[float] = (0.05, 0.95),
+    keep_samples: bool = True,
     batch_size: int = 256,
     device: str | torch.device | None = None,
     table_key: str = _keys.PANEL_TABLE,
@@ -40,10 +42,14 @@ def predict(
     overwrite: bool = False,
     show_progress_bar: bool | None = None,
 ) -> None:
-    """Predict raw counts of the model's genes for the spots of ``sections`` and write them into a layer.
+    """Predict raw counts of the model's genes for the spots of ``sections`` and write them into layers.
 
     No ground truth is needed: only the histology features (``obsm[embedding_key]``, from the same encoder as
-    the model's) and spot coordinates.
+    the model's) and spot coordinates. The point prediction is the most likely count at every scale (greedy
+    decoding). With ``n_samples`` > 1, GenAR's predictive distribution is sampled as well: every spot is decoded
+    ``n_samples`` times, coarse to fine, each scale drawn given the drawn coarser ones (ancestral sampling, seeded),
+    and the samples are summarised batch by batch into a mean and quantiles — predictive uncertainty per spot and
+    gene that :func:`genar.tl.evaluate` checks against held-out truth.
 
     Parameters
     ----------
@@ -54,37 +60,50 @@ def predict(
     sections
         Sections to predict (default: all).
     layer_added
-        Layer that receives the counts.
+        Layer that receives the point prediction; the uncertainty layers are named after it.
     n_samples
-        Decoding runs per spot. With more than one, tokens are sampled and the layer holds the rounded mean.
+        Samples of the predictive distribution per spot (1: none). ``n_samples=100`` on a section of a few
+        hundred spots takes about as long as 100 point predictions.
     greedy
-        Most likely token at every scale (deterministic). Default: ``True`` for one sample, else ``False``.
+        Point prediction by greedy decoding (default). ``False``: with one sample, the point prediction is a
+        sample; with several, it is their mean rounded to counts.
     temperature, top_k, seed
-        Sampling settings; the seed drives a dedicated :class:`torch.Generator`.
+        Sampling settings; the seed drives a dedicated :class:`torch.Generator`, so results are reproducible.
+    quantiles
+        Quantiles of the samples to write (default: the 5% and 95% of a 90% interval).
+    keep_samples
+        Keep the samples themselves in ``obsm`` (``n_spots × n_samples × n_genes`` counts); needed for the
+        ranked probability score in :func:`genar.tl.evaluate`. Turn off for very large slides.
     batch_size, device
         Spots per decoding batch, and the torch device.
     table_key, embedding_key
         Where the spots and their features are.
     overwrite
-        Allow replacing predictions already in ``layer_added`` for these spots.
+        Allow replacing predictions already in these layers for these spots.
     show_progress_bar
         Progress bar (default ``genar.settings.show_progress_bar``).
-
     copy
         Return a modified copy of ``sdata`` instead of changing it in place (as scanpy's ``copy=``). The copy
         holds copies of the tables and shapes; image elements are shared, since genar never writes to them.
 
     Returns
     -------
-    Nothing; sets in ``sdata.tables[table_key]``
+    Nothing (or the copy); sets in ``sdata.tables[table_key]``
 
     ``layers[layer_added]``
         int32 counts ``(n_spots, n_genes)`` in the model's gene order; rows of other sections are 0 unless
         predicted before.
-    ``obs[f'{layer_added}_predicted']``
-        Which spots hold predictions.
+    ``layers[f'{layer_added}_mean']``, ``layers[f'{layer_added}_q05']``, ``layers[f'{layer_added}_q95']``
+        With ``n_samples`` > 1: the mean of the samples (float32) and their quantiles (int32; one layer per
+        entry of ``quantiles``, named by its percentage).
+    ``obsm[f'{layer_added}_samples']``
+        With ``n_samples`` > 1 and ``keep_samples``: the samples, uint16 (int32 if the cap needs it); a call with
+        another ``n_samples`` starts the array anew.
+    ``obs[f'{layer_added}_predicted']``, ``obs[f'{layer_added}_sampled']``, ``obs[f'{layer_added}_samples_kept']``
+        Which spots hold predictions, which were sampled (their quantile layers are valid), and whose samples are
+        kept; :func:`genar.tl.evaluate` uses only what is valid for every spot of a section.
     ``uns['genar']['predict'][layer_added]``
-        Provenance: model config hash, genar version, encoder, decoding settings.
+        Provenance: model config hash, genar version, encoder, decoding settings, the layers written.
     """
     from .. import __version__
 
@@ -92,12 +111,21 @@ def predict(
     _check_genes(table, model)
     _check_encoder(table, model, embedding_key)
     chosen = check_sections(sections, sections_of(table))
+    quantiles = [float(q) for q in quantiles]
+    if n_samples > 1 and not all(0 <= q <= 1 for q in quantiles):
+        msg = f"`quantiles` must lie in [0, 1]; got {quantiles}."
+        raise ValueError(msg)
+    names = {"point": layer_added}
+    if n_samples > 1:
+        names["mean"] = f"{layer_added}_mean"
+        names.update({q: quantile_layer(layer_added, q) for q in quantiles})
     rows = section_mask(table, chosen)
     flag = f"{layer_added}_predicted"
     already = table.obs[flag].to_numpy(bool) if flag in table.obs else np.zeros(table.n_obs, bool)
-    if layer_added in table.layers and (already & rows).any() and not overwrite:
+    clash = [name for name in names.values() if name in table.layers]
+    if clash and (already & rows).any() and not overwrite:
         msg = (
-            f"table.layers[{layer_added!r}] already holds predictions for sections "
+            f"table.layers {clash} already hold predictions for sections "
             f"{sorted(set(table.obs.loc[already & rows, _keys.SECTION].astype(str)))}. Pass `overwrite=True` to "
             "replace them, or another `layer_added`."
         )
@@ -105,30 +133,52 @@ def predict(
 
     features = histology_features(table, embedding_key)[rows]
     coords = normalised_coords(table)[rows]
-    samples = model.predict_counts(
-        features,
-        coords,
-        n_samples=n_samples,
-        greedy=greedy,
-        temperature=temperature,
-        top_k=top_k,
-        seed=seed,
-        batch_size=batch_size,
-        device=device,
-        show_progress_bar=show_progress_bar,
-    )
-    counts = samples[0] if n_samples == 1 else np.rint(samples.mean(axis=0)).astype(np.int32)
+    common = {"seed": seed, "batch_size": batch_size, "device": device, "show_progress_bar": show_progress_bar}
+    sampling = {"temperature": temperature, "top_k": top_k}
+    n_rows, n_genes = int(rows.sum()), len(model.genes)
+    outputs: dict[str | float, np.ndarray] = {}
+    if n_samples == 1 or greedy:
+        point = model.predict_counts(features, coords, n_samples=1, greedy=greedy, **sampling, **common)[0]
+        outputs["point"] = point
+    samples = None
+    if n_samples > 1:
+        outputs["mean"] = np.empty((n_rows, n_genes), dtype=np.float32)
+        for q in quantiles:
+            outputs[q] = np.empty((n_rows, n_genes), dtype=np.int32)
+        if keep_samples:
+            samples = np.empty((n_rows, n_samples, n_genes), dtype=np.uint16 if model.cap < 2**16 else np.int32)
+        for batch, tokens in model.iter_predictions(
+            features, coords, n_samples=n_samples, greedy=False, **sampling, **common
+        ):
+            outputs["mean"][batch] = tokens.mean(axis=0)
+            for q in quantiles:
+                outputs[q][batch] = np.quantile(tokens, q, axis=0, method="inverted_cdf")
+            if samples is not None:
+                samples[batch] = np.moveaxis(tokens, 0, 1)
+        if not greedy:
+            outputs["point"] = np.rint(outputs["mean"]).astype(np.int32)
+
     order = table.var_names.get_indexer(model.genes)
-    layer = np.zeros(table.shape, dtype=np.int32)
-    if layer_added in table.layers:
-        old = table.layers[layer_added]
-        layer[:] = np.asarray(old.toarray() if hasattr(old, "toarray") else old)
-    block = layer[rows]
-    block[:, order] = counts
-    layer[rows] = block
-    table.layers[layer_added] = layer
+    for key, values in outputs.items():
+        _write_rows(table, names[key], rows, order, values)
+    samples_key = f"{layer_added}_samples"
+    kept = table.obs[f"{samples_key}_kept"].to_numpy(bool) if f"{samples_key}_kept" in table.obs else None
+    if samples is not None:
+        stored = table.obsm.get(samples_key)
+        if stored is None or stored.shape[1:] != (n_samples, table.n_vars) or stored.dtype != samples.dtype:
+            stored, kept = np.zeros((table.n_obs, n_samples, table.n_vars), dtype=samples.dtype), None
+        stored[np.ix_(np.flatnonzero(rows), np.arange(n_samples), order)] = samples
+        table.obsm[samples_key] = stored
+    if samples is not None or kept is not None:
+        kept = np.zeros(table.n_obs, bool) if kept is None else kept
+        kept[rows] = samples is not None
+        table.obs[f"{samples_key}_kept"] = kept
+    sampled = table.obs[f"{layer_added}_sampled"].to_numpy(bool) if f"{layer_added}_sampled" in table.obs else None
+    if n_samples > 1 or sampled is not None:
+        sampled = np.zeros(table.n_obs, bool) if sampled is None else sampled
+        sampled[rows] = n_samples > 1
+        table.obs[f"{layer_added}_sampled"] = sampled
     table.obs[flag] = already | rows
-    greedy_used = n_samples == 1 if greedy is None else greedy
     record = {
         "model_config_hash": model.config.hash(),
         "genar_version": __version__,
@@ -136,14 +186,36 @@ def predict(
         "cap": model.cap,
         "sections": list(chosen),
         "n_samples": n_samples,
-        "greedy": bool(greedy_used),
+        "greedy": bool(greedy),
         "temperature": float(temperature),
         "top_k": top_k,
         "seed": seed,
-        "aggregate": "single" if n_samples == 1 else "rounded mean of samples",
+        "point": "greedy" if greedy else ("sample" if n_samples == 1 else "rounded mean of samples"),
+        "layers": [str(v) for v in names.values()],
+        "quantiles": quantiles if n_samples > 1 else [],
+        "samples_key": samples_key if samples is not None else "",
     }
     table.uns.setdefault(_keys.PANEL_TABLE, {}).setdefault("predict", {})[layer_added] = record
-    logger.info("added `layers[%r]` for %d spots of %s", layer_added, int(rows.sum()), chosen)
+    logger.info("added layers %s for %d spots of %s", list(names.values()), n_rows, chosen)
+
+
+def quantile_layer(layer: str, q: float) -> str:
+    """Name of the layer holding quantile ``q`` of the samples of ``layer`` (e.g. ``genar_counts_q05``)."""
+    percent = q * 100
+    label = f"{int(round(percent)):02d}" if abs(percent - round(percent)) < 1e-9 else f"{percent:g}".replace(".", "p")
+    return f"{layer}_q{label}"
+
+
+def _write_rows(table: AnnData, name: str, rows: np.ndarray, order: np.ndarray, values: np.ndarray) -> None:
+    """Put ``values`` (rows × model genes) into ``layers[name]`` at ``rows`` and the model genes' columns."""
+    layer = np.zeros(table.shape, dtype=values.dtype)
+    if name in table.layers:
+        old = table.layers[name]
+        layer[:] = np.asarray(old.toarray() if hasattr(old, "toarray") else old)
+    block = layer[rows]
+    block[:, order] = values
+    layer[rows] = block
+    table.layers[name] = layer
 
 
 def _check_genes(table: AnnData, model: GenAR) -> None:

@@ -81,7 +81,7 @@ def test_predict_one_section_and_refuse_overwrite(prepared, trained):
     s1 = (table.obs["section"] == "S1").to_numpy()
     assert table.obs["genar_counts_predicted"].to_numpy().tolist() == s1.tolist()
     assert (table.layers["genar_counts"][~s1] == 0).all()
-    with pytest.raises(ValueError, match=r"already holds predictions for sections \['S1'\].*overwrite=True"):
+    with pytest.raises(ValueError, match=r"already hold predictions for sections \['S1'\].*overwrite=True"):
         genar.tl.predict(prepared, trained, sections="S1", show_progress_bar=False)
     genar.tl.predict(prepared, trained, sections="S0", show_progress_bar=False)  # other rows: fine
     genar.tl.predict(prepared, trained, sections="S1", overwrite=True, show_progress_bar=False)
