@@ -4,5 +4,6 @@ from ._correlation import gene_correlation
 from ._scales import scales
 from ._spatial import spatial
 from ._training import training
+from ._uncertainty import uncertainty
 
-__all__ = ["gene_correlation", "scales", "spatial", "training"]
+__all__ = ["gene_correlation", "scales", "spatial", "training", "uncertainty"]

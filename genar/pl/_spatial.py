@@ -60,9 +60,7 @@ def spatial(
     The Axes, row by row (gene by gene).
     """
     import matplotlib.pyplot as plt
-    from matplotlib.collections import PatchCollection
     from matplotlib.colors import Normalize
-    from matplotlib.patches import Circle
 
     table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` first.")
     genes = [genes] if isinstance(genes, str) else list(genes)
@@ -101,21 +99,38 @@ def spatial(
         vmax = max(float(values[g, layer].max()) for layer in layers)
         norm = Normalize(vmin=0.0, vmax=vmax if vmax > 0 else 1.0)
         for j, layer in enumerate(layers):
-            a = axes[i * len(layers) + j]
-            if background is not None:
-                img, extent = background
-                a.imshow(img, extent=extent)
-            circles = PatchCollection([Circle((x, y), radius) for x, y in xy], cmap=cmap, norm=norm)
-            circles.set_array(values[g, layer])
-            a.add_collection(circles)
-            a.set_xlim(xy[:, 0].min() - 2 * radius, xy[:, 0].max() + 2 * radius)
-            a.set_ylim(xy[:, 1].max() + 2 * radius, xy[:, 1].min() - 2 * radius)
-            a.set_aspect("equal")
-            a.set_xticks([])
-            a.set_yticks([])
-            a.set_title(f"{g} — {layer}", fontsize="small")
-            a.figure.colorbar(circles, ax=a, fraction=0.046, label="log1p(count)")
+            draw_spots(
+                axes[i * len(layers) + j],
+                xy,
+                radius,
+                values[g, layer],
+                norm=norm,
+                cmap=cmap,
+                background=background,
+                title=f"{g} — {layer}",
+                label="log1p(count)",
+            )
     return axes
+
+
+def draw_spots(ax, xy, radius, values, *, norm, cmap, background, title: str, label: str) -> None:
+    """Spots as circles of their true radius coloured by ``values``, over the image ``background`` if given."""
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Circle
+
+    if background is not None:
+        img, extent = background
+        ax.imshow(img, extent=extent)
+    circles = PatchCollection([Circle((x, y), radius) for x, y in xy], cmap=cmap, norm=norm)
+    circles.set_array(values)
+    ax.add_collection(circles)
+    ax.set_xlim(xy[:, 0].min() - 2 * radius, xy[:, 0].max() + 2 * radius)
+    ax.set_ylim(xy[:, 1].max() + 2 * radius, xy[:, 1].min() - 2 * radius)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize="small")
+    ax.figure.colorbar(circles, ax=ax, fraction=0.046, label=label)
 
 
 def _column(X, rows: np.ndarray, j: int) -> np.ndarray:

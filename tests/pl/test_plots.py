@@ -106,3 +106,22 @@ def test_spatial_needs_predictions(prepared):
         genar.pl.spatial(prepared, gene, section="S0")
     with pytest.raises(KeyError, match=r"not in the panel"):
         genar.pl.spatial(prepared, "nope", section="S0", layers=("counts",))
+
+
+def test_uncertainty_shows_truth_prediction_and_interval_width(predicted, trained):
+    genar.tl.predict(predicted, trained, sections="S0", n_samples=8, layer_added="sampled", show_progress_bar=False)
+    table = predicted.tables["genar"]
+    gene = table.var_names[3]
+    axes = genar.pl.uncertainty(predicted, gene, section="S0", layer="sampled", image=False)
+    assert len(axes) == 3
+    rows = (table.obs["section"] == "S0").to_numpy()
+    width = table.layers["sampled_q95"][rows, 3] - table.layers["sampled_q05"][rows, 3]
+    drawn = axes[2].collections[0].get_array()
+    np.testing.assert_allclose(drawn, width)
+    assert axes[0].collections[0].norm.vmax == axes[1].collections[0].norm.vmax  # truth and prediction share
+    assert "interval width" in axes[2].get_title()
+
+
+def test_uncertainty_needs_samples(predicted):
+    with pytest.raises(KeyError, match=r"genar_counts_q05.*n_samples=100"):
+        genar.pl.uncertainty(predicted, predicted.tables["genar"].var_names[0], section="S0")
