@@ -67,7 +67,7 @@ def cluster_genes(
     sdata: SpatialData,
     *,
     scales: Sequence[int] = PAPER_SCALES,
-    method: Literal["kmeans", "balanced"] = "kmeans",
+    method: Literal["kmeans", "balanced", "random"] = "kmeans",
     sections: str | Sequence[str] | None = None,
     table_key: str = _keys.PANEL_TABLE,
     layer: str | None = _keys.COUNTS_LAYER,
@@ -94,7 +94,8 @@ def cluster_genes(
         sub-clusters of about ``subcluster_size`` genes; the panel is ordered group by group. The equal-width
         windows of a scale can then cut across a cluster. ``'balanced'``: a balanced hierarchical clustering
         whose tree is exactly the scales (each group is split into equal-size, co-expressed parts), so every
-        group at every scale is a cluster; needs each scale to divide the next.
+        group at every scale is a cluster; needs each scale to divide the next. ``'random'``: a random order
+        (seeded by ``random_state``), the ablation that shows what the clustering is worth.
     sections
         Training sections whose spots define the profiles. Default: those :func:`~genar.pp.select_genes` used.
     table_key
@@ -107,7 +108,6 @@ def cluster_genes(
         Seed of k-means; the same seed gives the same order.
     key_added
         Key of the outputs.
-
     copy
         Return a modified copy of ``sdata`` instead of changing it in place (as scanpy's ``copy=``). The copy
         holds copies of the tables and shapes; image elements are shared, since genar never writes to them.
@@ -130,8 +130,8 @@ def cluster_genes(
     table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` first.")
     n_genes = table.n_vars
     scales = check_scales(scales, n_genes)
-    if method not in ("kmeans", "balanced"):
-        msg = f"`method` must be 'kmeans' or 'balanced'; got {method!r}."
+    if method not in ("kmeans", "balanced", "random"):
+        msg = f"`method` must be 'kmeans', 'balanced' or 'random'; got {method!r}."
         raise ValueError(msg)
     if method == "balanced":
         not_nested = [(a, b) for a, b in zip(scales, scales[1:], strict=False) if b % a]
@@ -153,6 +153,8 @@ def cluster_genes(
     rng = np.random.RandomState(random_state)
     if method == "kmeans":
         order_c, leaf_c = _kmeans_order(features, n_top_clusters, subcluster_size, rng)
+    elif method == "random":
+        order_c, leaf_c = rng.permutation(n_genes), np.full(n_genes, -1)
     else:
         order_c, leaf_c = _balanced_order(features, scales, rng)
     order = canon[order_c]

@@ -85,3 +85,12 @@ def test_scales_must_fit_panel(panel):
 def test_needs_panel_table(sdata):
     with pytest.raises(KeyError, match=r"Run `genar.pp.select_genes` first"):
         genar.pp.cluster_genes(sdata, scales=(1, 32))
+
+
+def test_random_grouping_is_the_ablation_that_ignores_coexpression(panel):
+    genar.pp.cluster_genes(panel, scales=(1, 4, 8, 32), method="random", random_state=3)
+    table = panel.tables["genar"]
+    first = table.var_names.tolist()
+    assert adjusted_rand_score(_module(table.var_names), table.varm["genar_gene_group"][:, 1]) < 0.5
+    genar.pp.cluster_genes(panel, scales=(1, 4, 8, 32), method="random", random_state=3)
+    assert panel.tables["genar"].var_names.tolist() == first  # the same seed gives the same order
