@@ -43,6 +43,11 @@ class GenARConfig:
         memory without changing the optimisation. ``None``: as large as fits about 1.25 GB of activations.
     scales
         Gene groups per scale; ``None`` takes them from :func:`genar.pp.cluster_genes`.
+    gene_film, final_loss
+        Ablation switches of the paper: ``gene_film=False`` drops the gene-identity FiLM before the output layer;
+        ``final_loss="ce"`` trains the last scale with cross-entropy on the exact count instead of the KL to a
+        discretised Gaussian. Other ablations are choices elsewhere: a single scale or another scale set
+        (``genar.pp.cluster_genes(scales=...)``), random gene grouping (``method="random"``).
     """
 
     width: int = 64
@@ -62,6 +67,8 @@ class GenARConfig:
     batch_size: int = 64
     micro_batch_size: int | None = None
     scales: tuple[int, ...] | None = None
+    gene_film: bool = True
+    final_loss: str = "gaussian"
 
     def __post_init__(self) -> None:
         checks = {
@@ -78,6 +85,7 @@ class GenARConfig:
             "lr": self.lr > 0,
             "batch_size": self.batch_size >= 1,
             "micro_batch_size": self.micro_batch_size is None or self.micro_batch_size >= 1,
+            "final_loss": self.final_loss in ("gaussian", "ce"),
         }
         for name, ok in checks.items():
             if not ok:

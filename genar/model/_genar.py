@@ -71,6 +71,7 @@ class GenAR:
             drop_path=config.drop_path,
             cond_dropout=config.cond_dropout,
             n_freqs=config.n_freqs,
+            gene_film=config.gene_film,
         )
 
     def __repr__(self) -> str:
@@ -153,6 +154,7 @@ class GenAR:
             cap=self.cap,
             alpha=cfg.alpha,
             beta=cfg.beta,
+            final_loss=cfg.final_loss,
             lr=cfg.lr,
             weight_decay=cfg.weight_decay,
             scale_weights=cfg.scale_weights,

@@ -54,8 +54,10 @@ class GenARModule(nn.Module):
         drop_path: float = 0.0,
         cond_dropout: float = 0.0,
         n_freqs: int = 8,
+        gene_film: bool = True,
     ) -> None:
         super().__init__()
+        self.gene_film = gene_film
         self.scales = tuple(int(s) for s in scales)
         self.n_genes, self.vocab, self.width, self.depth, self.heads = n_genes, vocab, width, depth, heads
         L = sum(self.scales)
@@ -126,6 +128,8 @@ class GenARModule(nn.Module):
         """AdaLN from the condition, then FiLM from the pooled gene embeddings of positions ``start:end``."""
         shift, scale = self.head_ada(F.silu(cond_BC)).unsqueeze(1).chunk(2, dim=-1)
         h = torch.addcmul(shift, self.head_norm(h_BNC), 1 + scale)
+        if not self.gene_film:  # ablation: no gene identity before the output layer
+            return h
         genes_NC = self.pool_LG[start:end] @ self.gene_embed
         gamma, beta = self.film(genes_NC).chunk(2, dim=-1)
         return torch.addcmul(beta, h, 1 + gamma)

@@ -19,24 +19,34 @@ def scale_losses(
     cap: int,
     alpha: float,
     beta: float,
+    final_loss: str = "gaussian",
 ) -> torch.Tensor:
     """Loss of every scale, ``(K,)``, from one teacher-forced pass.
 
     Intermediate scales: KL to the soft label splitting mass between floor and ceiling of the group's mean count.
-    Final scale: KL to a discretised Gaussian around the true count, ``sigma = alpha * count + beta``.
+    Final scale: KL to a discretised Gaussian around the true count, ``sigma = alpha * count + beta``, or, with
+    ``final_loss="ce"``, cross-entropy on the exact count (a KL to a one-hot label).
     """
     scales = module.scales
     means = group_means(counts_BG.clamp(max=cap), scales)
     teacher = torch.cat([m.round().long() for m in means[:-1]] + [torch.zeros_like(counts_BG)], dim=1)
     h_BLC = module.hidden(features_BD, coords_B2, teacher)
     # one band per position: floor/ceil for the coarser scales (padded with zero weight), Gaussian for the last
-    half = gaussian_band_width(cap, alpha, beta)
-    idx_f, w_f = gaussian_target(counts_BG, cap, alpha=alpha, beta=beta, half_width=half)
+    if final_loss == "ce":
+        idx_f = counts_BG.clamp(0, cap).unsqueeze(-1)
+        w_f = torch.ones_like(idx_f, dtype=h_BLC.dtype)
+    else:
+        half = gaussian_band_width(cap, alpha, beta)
+        idx_f, w_f = gaussian_target(counts_BG, cap, alpha=alpha, beta=beta, half_width=half)
     coarse = torch.cat(means[:-1], dim=1)
     idx_c, w_c = floor_ceil_target(coarse, cap)
-    pad = idx_f.shape[-1] - 2
-    idx = torch.cat([torch.nn.functional.pad(idx_c, (0, pad)), idx_f], dim=1)
-    weight = torch.cat([torch.nn.functional.pad(w_c, (0, pad)), w_f], dim=1)
+    band = max(idx_f.shape[-1], idx_c.shape[-1])
+
+    def widen(t: torch.Tensor) -> torch.Tensor:  # zero-weight padding to a common band width
+        return torch.nn.functional.pad(t, (0, band - t.shape[-1]))
+
+    idx = torch.cat([widen(idx_c), widen(idx_f)], dim=1)
+    weight = torch.cat([widen(w_c), widen(w_f)], dim=1)
     kl_BL = head_banded_kl(h_BLC, module.head, idx, weight)
     level = module.level_L
     per_scale = torch.zeros(len(scales), device=kl_BL.device, dtype=kl_BL.dtype).index_add_(0, level, kl_BL.mean(0))
@@ -73,6 +83,7 @@ class GenARTrainingPlan(L.LightningModule):
         alpha: float,
         beta: float,
         lr: float,
+        final_loss: str = "gaussian",
         weight_decay: float = 0.0,
         scale_weights: Sequence[float] | None = None,
         micro_batch_size: int | None = None,
@@ -81,6 +92,7 @@ class GenARTrainingPlan(L.LightningModule):
         self.automatic_optimization = False
         self.module = module
         self.cap, self.alpha, self.beta, self.lr, self.weight_decay = cap, alpha, beta, lr, weight_decay
+        self.final_loss = final_loss
         self.micro_batch_size = micro_batch_size
         K = len(module.scales)
         weights = torch.ones(K) if scale_weights is None else torch.as_tensor(scale_weights, dtype=torch.float32)
@@ -90,7 +102,16 @@ class GenARTrainingPlan(L.LightningModule):
         self.register_buffer("scale_weights", weights / weights.sum(), persistent=False)
 
     def _losses(self, features, coords, counts) -> torch.Tensor:
-        return scale_losses(self.module, features, coords, counts, cap=self.cap, alpha=self.alpha, beta=self.beta)
+        return scale_losses(
+            self.module,
+            features,
+            coords,
+            counts,
+            cap=self.cap,
+            alpha=self.alpha,
+            beta=self.beta,
+            final_loss=self.final_loss,
+        )
 
     def _micro_batches(self, batch: Sequence[torch.Tensor]):
         """Yield ``(chunk, share)``: micro-batches of the batch and their share of its spots."""

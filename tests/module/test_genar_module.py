@@ -227,3 +227,33 @@ def test_training_loss_per_scale_is_the_mean_kl_of_that_scale():
         expected = banded_kl(logits[:, start : start + n], idx, w).mean()
         torch.testing.assert_close(losses[k], expected, rtol=1e-5, atol=1e-6)
         start += n
+
+
+def test_cross_entropy_ablation_scores_the_exact_count_at_the_last_scale():
+    from genar.train import scale_losses
+
+    module = make_module()
+    feats, coords, _ = inputs(B=4)
+    counts = torch.randint(0, 29, (4, 12))
+    gaussian = scale_losses(module, feats, coords, counts, cap=29, alpha=0.01, beta=1.0)
+    ce = scale_losses(module, feats, coords, counts, cap=29, alpha=0.01, beta=1.0, final_loss="ce")
+    torch.testing.assert_close(ce[:-1], gaussian[:-1])  # the coarse scales are unchanged
+    means = group_means(counts.float(), SCALES)
+    teacher = torch.cat([m.round().long() for m in means[:-1]] + [torch.zeros_like(counts)], dim=1)
+    logits = module(feats, coords, teacher)[:, -SCALES[-1] :]
+    expected = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), counts.reshape(-1))
+    torch.testing.assert_close(ce[-1], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_without_gene_film_the_output_ignores_gene_identity():
+    feats, coords, tokens = inputs(B=2)
+    module = make_module(gene_film=False)
+    before = module(feats, coords, tokens)
+    with torch.no_grad():
+        module.gene_embed.normal_()
+    torch.testing.assert_close(module(feats, coords, tokens), before)
+    with_film = make_module()
+    reference = with_film(feats, coords, tokens)
+    with torch.no_grad():
+        with_film.gene_embed.normal_()
+    assert not torch.allclose(with_film(feats, coords, tokens), reference)

@@ -179,3 +179,17 @@ def test_predictions_survive_a_zarr_round_trip(prepared, trained, tmp_path, same
     assert back.uns["genar"]["predict"]["genar_counts"]["model_config_hash"] == trained.config.hash()
     for key in ("genar", "genar_gene_group", "genar_patches", "X_histology", "genar_evaluation"):
         assert same(table.uns[key], back.uns[key]), key
+
+
+def test_ablation_switches_train_save_and_load(prepared, tiny_config, tmp_path):
+    config = tiny_config.replace(gene_film=False, final_loss="ce", cap=100)
+    model = genar.tl.fit(prepared, sections=["S0"], config=config, max_epochs=2, show_progress_bar=False)
+    assert not model.module.gene_film and model.config.final_loss == "ce"
+    model.save(tmp_path / "ablation")
+    back = genar.GenAR.load(tmp_path / "ablation")
+    assert back.config == model.config and not back.module.gene_film
+    table = prepared.tables["genar"]
+    args = (table.obsm["X_histology"][:5], np.zeros((5, 2), np.float32))
+    np.testing.assert_array_equal(back.predict_counts(*args), model.predict_counts(*args))
+    with pytest.raises(ValueError, match=r"invalid `final_loss`='mse'"):
+        tiny_config.replace(final_loss="mse")
