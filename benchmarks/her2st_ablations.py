@@ -21,6 +21,7 @@ import json
 import time
 
 import numpy as np
+from _her2st import METRICS, embedded_sections, panel_for
 
 import genar
 
@@ -35,18 +36,6 @@ VARIANTS = {
     "random_groups": ({}, PAPER, "random"),
 }
 BASELINES = ("ridge", "mlp", "mean")
-METRICS = [
-    "pcc_10",
-    "pcc_50",
-    "pcc_200",
-    "pcc_all",
-    "pcc_fixed50",
-    "pcc_all_vs_ceiling",
-    "mse",
-    "mae",
-    "coverage_90",
-    "rps",
-]
 
 
 def main() -> None:
@@ -59,14 +48,7 @@ def main() -> None:
     parser.add_argument("--n-samples", type=int, default=50)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    genar.settings.show_progress_bar = False
-
-    sdata = genar.datasets.her2st(args.data)
-    sections = list(sdata.tables["table"].obs["section"].cat.categories)
-    genar.pp.select_genes(sdata, 200, key_added="features")  # patches and features do not depend on the panel
-    genar.pp.extract_patches(sdata, table_key="features")
-    genar.pp.embed_patches(sdata, table_key="features")
-    features = sdata.tables["features"]
+    sdata, sections, features = embedded_sections(args.data)
 
     rows = []
     for held_out in args.sections or sections:
@@ -74,10 +56,8 @@ def main() -> None:
         for seed in args.seeds:
             for name in args.models:
                 start = time.perf_counter()
-                genar.pp.select_genes(sdata, 200, sections=train, overwrite=True)
+                panel_for(sdata, features, train)
                 table = sdata.tables["genar"]
-                table.obsm["X_histology"] = features.obsm["X_histology"]
-                table.uns["X_histology"] = features.uns["X_histology"]
                 genar.tl.noise_ceiling(sdata, sections=held_out, seed=seed)
                 if name in VARIANTS:
                     overrides, scales, method = VARIANTS[name]

@@ -17,22 +17,9 @@ import json
 import time
 
 import numpy as np
+from _her2st import METRICS, embedded_sections, panel_for
 
 import genar
-
-METRICS = [
-    "pcc_10",
-    "pcc_50",
-    "pcc_200",
-    "pcc_all",
-    "pcc_fixed50",
-    "pcc_all_vs_ceiling",
-    "mse",
-    "mae",
-    "coverage_90",
-    "interval_width_90",
-    "rps",
-]
 
 
 def main() -> None:
@@ -44,24 +31,13 @@ def main() -> None:
     parser.add_argument("--n-samples", type=int, default=100, help="samples per spot for the uncertainty metrics")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    genar.settings.show_progress_bar = False
-
-    sdata = genar.datasets.her2st(args.data)
-    all_sections = list(sdata.tables["table"].obs["section"].cat.categories)
-    # patches and features do not depend on the panel: embed once
-    genar.pp.select_genes(sdata, 200, key_added="features")
-    genar.pp.extract_patches(sdata, table_key="features")
-    genar.pp.embed_patches(sdata, table_key="features")
-    features = sdata.tables["features"]
+    sdata, all_sections, features = embedded_sections(args.data)
 
     rows = []
     for held_out in args.sections or all_sections:
         train = [s for s in all_sections if s != held_out]
-        genar.pp.select_genes(sdata, 200, sections=train, overwrite=True)
+        panel_for(sdata, features, train)
         genar.pp.cluster_genes(sdata)
-        table = sdata.tables["genar"]
-        table.obsm["X_histology"] = features.obsm["X_histology"]
-        table.uns["X_histology"] = features.uns["X_histology"]
         start = time.perf_counter()
         model = genar.tl.fit(sdata, sections=train, max_epochs=args.epochs, seed=args.seed)
         fit_s = time.perf_counter() - start

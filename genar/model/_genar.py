@@ -226,38 +226,16 @@ class GenAR:
 
     # -- decoding ---------------------------------------------------------------------------------------------
     def predict_counts(
-        self,
-        features: np.ndarray,
-        coords: np.ndarray,
-        *,
-        n_samples: int = 1,
-        greedy: bool | None = None,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        seed: int = 0,
-        batch_size: int = 256,
-        device: str | torch.device | None = None,
-        show_progress_bar: bool | None = None,
+        self, features: np.ndarray, coords: np.ndarray, *, n_samples: int = 1, **decoding: Any
     ) -> np.ndarray:
         """Decode counts for every spot: int32 array ``(n_samples, N, n_genes)`` in model gene order.
 
-        ``greedy`` (default: ``n_samples == 1``) takes the most likely token at every scale; otherwise tokens are
-        sampled with ``temperature`` and ``top_k`` from a generator seeded with ``seed``. See
-        :meth:`iter_predictions` to reduce the samples batch by batch instead of holding them all.
+        ``decoding`` takes the keywords of :meth:`iter_predictions` (``greedy``, ``temperature``, ``top_k``,
+        ``seed``, ``batch_size``, ``device``, ``show_progress_bar``); use that method to reduce the samples batch
+        by batch instead of holding them all.
         """
         out = np.empty((n_samples, len(features), len(self.genes)), dtype=np.int32)
-        for rows, tokens in self.iter_predictions(
-            features,
-            coords,
-            n_samples=n_samples,
-            greedy=greedy,
-            temperature=temperature,
-            top_k=top_k,
-            seed=seed,
-            batch_size=batch_size,
-            device=device,
-            show_progress_bar=show_progress_bar,
-        ):
+        for rows, tokens in self.iter_predictions(features, coords, n_samples=n_samples, **decoding):
             out[:, rows] = tokens
         return out
 
@@ -277,8 +255,9 @@ class GenAR:
     ) -> Iterator[tuple[slice, np.ndarray]]:
         """Yield ``(rows, tokens)`` per batch of spots: ``tokens`` is int32 ``(n_samples, len(rows), n_genes)``.
 
-        Memory stays bounded by one batch of samples whatever the number of spots. Arguments as in
-        :meth:`predict_counts`; the samples of a batch are drawn one after the other from one seeded generator.
+        ``greedy`` (default: ``n_samples == 1``) takes the most likely token at every scale; otherwise tokens are
+        sampled with ``temperature`` and ``top_k`` from a generator seeded with ``seed`` (the samples of a batch
+        are drawn one after the other). Memory stays bounded by one batch of samples whatever the number of spots.
         """
         from tqdm.auto import tqdm
 
