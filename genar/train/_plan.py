@@ -38,8 +38,11 @@ def scale_losses(
     else:
         half = gaussian_band_width(cap, alpha, beta)
         idx_f, w_f = gaussian_target(counts_BG, cap, alpha=alpha, beta=beta, half_width=half)
-    coarse = torch.cat(means[:-1], dim=1)
-    idx_c, w_c = floor_ceil_target(coarse, cap)
+    if len(scales) > 1:
+        idx_c, w_c = floor_ceil_target(torch.cat(means[:-1], dim=1), cap)
+    else:  # a single scale (an ablation): no coarse targets
+        idx_c = idx_f.new_zeros((*idx_f.shape[:1], 0, 2))
+        w_c = w_f.new_zeros((*w_f.shape[:1], 0, 2))
     band = max(idx_f.shape[-1], idx_c.shape[-1])
 
     def widen(t: torch.Tensor) -> torch.Tensor:  # zero-weight padding to a common band width

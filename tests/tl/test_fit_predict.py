@@ -193,3 +193,11 @@ def test_ablation_switches_train_save_and_load(prepared, tiny_config, tmp_path):
     np.testing.assert_array_equal(back.predict_counts(*args), model.predict_counts(*args))
     with pytest.raises(ValueError, match=r"invalid `final_loss`='mse'"):
         tiny_config.replace(final_loss="mse")
+
+
+def test_a_single_scale_trains_and_predicts(prepared, tiny_config):
+    genar.pp.cluster_genes(prepared, scales=(16,))  # the "no hierarchy" ablation: every gene at once
+    model = genar.tl.fit(prepared, sections=["S0"], config=tiny_config.replace(cap=100), max_epochs=2)
+    assert model.scales == (16,) and np.isfinite(model.history_frame()["train/loss"]).all()
+    genar.tl.predict(prepared, model, sections="S1", n_samples=3, show_progress_bar=False)
+    assert prepared.tables["genar"].layers["genar_counts_q95"].shape == (80, 16)
