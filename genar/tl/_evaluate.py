@@ -121,7 +121,7 @@ def evaluate(
         if fixed is not None:
             row[f"pcc_fixed{FIXED_SET}"] = _mean_defined(r[fixed])
         if ceiling is not None and s in ceiling:
-            normalised[s] = r / ceiling[s].to_numpy()
+            normalised[s] = r / ceiling[s].reindex(table.var_names).to_numpy()  # by name: genes may be reordered
             row["pcc_all_vs_ceiling"] = _mean_defined(normalised[s])
         sampled = _all_flagged(table, f"{layer}_sampled", rows)
         if interval is not None and sampled:

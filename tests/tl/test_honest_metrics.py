@@ -52,3 +52,14 @@ def test_fixed_gene_set_comes_from_the_training_sections(prepared):
     per_gene = table.uns["genar_evaluation"]["per_gene"]["S1"].to_numpy()
     assert np.isfinite(per_gene[[1, 4, 7]]).all()
     assert summary.loc["S1", "pcc_fixed50"] == pytest.approx(per_gene[[1, 4, 7]].mean())
+
+
+def test_the_ceiling_follows_genes_reordered_after_it(prepared):
+    genar.tl.noise_ceiling(prepared, sections=["S1"])
+    before = prepared.tables["genar"].uns["genar_noise_ceiling"]["ceiling"]["S1"].copy()
+    genar.pp.cluster_genes(prepared, scales=(1, 4, 16), method="random", random_state=5)  # reorders the genes
+    genar.tl.baseline(prepared, "ridge", sections=["S0"], predict_sections=["S1"])
+    genar.tl.evaluate(prepared, layer="ridge_counts", sections="S1")
+    uns = prepared.tables["genar"].uns["genar_evaluation"]
+    expected = uns["per_gene"]["S1"] / before.reindex(uns["per_gene"].index)
+    np.testing.assert_allclose(uns["per_gene_vs_ceiling"]["S1"], expected)
