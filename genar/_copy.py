@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -11,6 +12,12 @@ if TYPE_CHECKING:
     from spatialdata import SpatialData
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: The ``copy`` entry that :func:`supports_copy` adds to the Parameters section of every docstring it wraps.
+COPY_DOC = """    copy
+        Return a modified copy of ``sdata`` instead of changing it in place (as scanpy's ``copy=``). The copy
+        holds copies of the tables and shapes; image elements are shared, since genar never writes to them.
+"""
 
 
 def copy_for_writing(sdata: SpatialData) -> SpatialData:
@@ -40,4 +47,18 @@ def supports_copy(func: F) -> F:
     parameters = [*signature.parameters.values()]
     parameters.append(inspect.Parameter("copy", inspect.Parameter.KEYWORD_ONLY, default=False, annotation="bool"))
     wrapper.__signature__ = signature.replace(parameters=parameters, return_annotation="SpatialData | None")
+    wrapper.__doc__ = _with_copy_parameter(func.__doc__ or "")
     return wrapper  # type: ignore[return-value]
+
+
+def _with_copy_parameter(doc: str) -> str:
+    """``doc`` with :data:`COPY_DOC` as the last entry of its Parameters section (just before Returns).
+
+    The indentation of the Returns header is kept, so this works whether or not Python dedented the docstring.
+    """
+    match = re.search(r"\n([ \t]*)Returns\n[ \t]*-------", doc)
+    if match is None:
+        return doc
+    indent = match.group(1)
+    entry = "".join(indent + line[4:] + "\n" for line in COPY_DOC.splitlines())
+    return doc[: match.start()].rstrip("\n") + "\n" + entry + doc[match.start() :]

@@ -63,9 +63,6 @@ def embed_patches(
         Key of the outputs.
     show_progress_bar
         Show a progress bar (default: ``genar.settings.show_progress_bar``).
-    copy
-        Return a modified copy of ``sdata`` instead of changing it in place (as scanpy's ``copy=``). The copy
-        holds copies of the tables and shapes; image elements are shared, since genar never writes to them.
 
     Returns
     -------

@@ -108,9 +108,6 @@ def cluster_genes(
         Seed of k-means; the same seed gives the same order.
     key_added
         Key of the outputs.
-    copy
-        Return a modified copy of ``sdata`` instead of changing it in place (as scanpy's ``copy=``). The copy
-        holds copies of the tables and shapes; image elements are shared, since genar never writes to them.
 
     Returns
     -------

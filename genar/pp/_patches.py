@@ -57,9 +57,6 @@ def extract_patches(
         ``table.uns['spatial'][section]['scalefactors']['microns_per_pixel']``.
     key_added
         Key of the outputs.
-    copy
-        Return a modified copy of ``sdata`` instead of changing it in place (as scanpy's ``copy=``). The copy
-        holds copies of the tables and shapes; image elements are shared, since genar never writes to them.
 
     Returns
     -------

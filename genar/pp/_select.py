@@ -64,9 +64,6 @@ def select_genes(
         Name of the new panel table.
     overwrite
         Replace an existing table named ``key_added``.
-    copy
-        Return a modified copy of ``sdata`` instead of changing it in place (as scanpy's ``copy=``). The copy
-        holds copies of the tables and shapes; image elements are shared, since genar never writes to them.
 
     Returns
     -------

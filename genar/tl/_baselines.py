@@ -64,9 +64,6 @@ def baseline(
         Hidden layer sizes and seed of ``'mlp'``.
     overwrite
         Replace an existing layer.
-    copy
-        Return a modified copy of ``sdata`` instead of changing it in place (as scanpy's ``copy=``). The copy
-        holds copies of the tables and shapes; image elements are shared, since genar never writes to them.
 
     Returns
     -------

@@ -112,7 +112,8 @@ def evaluate(
         if flag in table.obs and not table.obs[flag].to_numpy(bool)[rows].all():
             msg = f"Section {s!r} has spots without predictions in {layer!r}: run `genar.tl.predict` on it first."
             raise ValueError(msg)
-        truth = np.log2(_as_float(table.layers[truth_layer][rows])[:, measured] + 1.0)
+        truth_counts = _as_float(table.layers[truth_layer][rows])[:, measured]
+        truth = np.log2(truth_counts + 1.0)
         pred = np.log2(_as_float(table.layers[layer][rows])[:, measured] + 1.0)
         r = np.full(table.n_vars, np.nan)
         r[measured] = pearson_per_gene(truth, pred)
@@ -126,7 +127,6 @@ def evaluate(
         sampled = _all_flagged(table, f"{layer}_sampled", rows)
         if interval is not None and sampled:
             lo, hi = (_as_float(table.layers[name][rows])[:, measured] for name in interval)
-            truth_counts = _as_float(table.layers[truth_layer][rows])[:, measured]
             inside = (lo <= truth_counts) & (truth_counts <= hi)
             row["coverage_90"] = float(inside.mean())
             row["interval_width_90"] = float((hi - lo).mean())

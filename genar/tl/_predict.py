@@ -82,9 +82,6 @@ def predict(
         Allow replacing predictions already in these layers for these spots.
     show_progress_bar
         Progress bar (default ``genar.settings.show_progress_bar``).
-    copy
-        Return a modified copy of ``sdata`` instead of changing it in place (as scanpy's ``copy=``). The copy
-        holds copies of the tables and shapes; image elements are shared, since genar never writes to them.
 
     Returns
     -------
