@@ -43,11 +43,14 @@ class GenARConfig:
         memory without changing the optimisation. ``None``: as large as fits about 1.25 GB of activations.
     scales
         Gene groups per scale; ``None`` takes them from :func:`genar.pp.cluster_genes`.
-    gene_film, final_loss
+    gene_film, final_loss, head
         Ablation switches of the paper: ``gene_film=False`` drops the gene-identity FiLM before the output layer;
         ``final_loss="ce"`` trains the last scale with cross-entropy on the exact count instead of the KL to a
-        discretised Gaussian. Other ablations are choices elsewhere: a single scale or another scale set
-        (``genar.pp.cluster_genes(scales=...)``), random gene grouping (``method="random"``).
+        discretised Gaussian; ``head="regression"`` replaces the count tokens by a continuous output per position,
+        trained with the mean squared error on ``log(1 + count)`` at every scale (decoded as the rounded
+        ``exp(output) - 1``; a point prediction only, so it cannot be sampled). Other ablations are choices
+        elsewhere: a single scale or another scale set (``genar.pp.cluster_genes(scales=...)``), random gene
+        grouping (``method="random"``).
     """
 
     width: int = 64
@@ -69,6 +72,7 @@ class GenARConfig:
     scales: tuple[int, ...] | None = None
     gene_film: bool = True
     final_loss: str = "gaussian"
+    head: str = "tokens"
 
     def __post_init__(self) -> None:
         checks = {
@@ -86,10 +90,13 @@ class GenARConfig:
             "batch_size": self.batch_size >= 1,
             "micro_batch_size": self.micro_batch_size is None or self.micro_batch_size >= 1,
             "final_loss": self.final_loss in ("gaussian", "ce"),
+            "head": self.head in ("tokens", "regression"),
         }
         for name, ok in checks.items():
             if not ok:
+                choices = {"final_loss": "'gaussian' or 'ce'", "head": "'tokens' or 'regression'"}
                 extra = f" (must divide width={self.width})" if name == "heads" else ""
+                extra = f" (must be {choices[name]})" if name in choices else extra
                 msg = f"GenARConfig: invalid `{name}`={getattr(self, name)!r}{extra}."
                 raise ValueError(msg)
         if self.scale_weights is not None:

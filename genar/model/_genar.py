@@ -23,7 +23,9 @@ class GenAR:
     """A GenAR model: predicts raw counts of a fixed gene panel from histology features and spot coordinates.
 
     Build and train it with :func:`genar.tl.fit`; predict with :func:`genar.tl.predict`. This class holds the
-    network, what it was trained on (genes in model order, scales, count cap, encoder) and its loss history.
+    network, what it was trained on (genes in model order, scales, count cap, encoder), its loss history
+    (``history``, ``train_info``) and the sampling temperature fitted by :func:`genar.tl.calibrate`
+    (``calibration``; empty until calibrated).
 
     Parameters
     ----------
@@ -58,6 +60,7 @@ class GenAR:
         self.encoder = dict(encoder) if encoder else {"name": "unknown", "dim": self.feature_dim}
         self.history: list[dict[str, float]] = []
         self.train_info: dict[str, Any] = {}
+        self.calibration: dict[str, Any] = {}  # set by genar.tl.calibrate
         self.is_trained = False
         self.module = GenARModule(
             scales=config.scales,
@@ -72,6 +75,7 @@ class GenAR:
             cond_dropout=config.cond_dropout,
             n_freqs=config.n_freqs,
             gene_film=config.gene_film,
+            head=config.head,
         )
 
     def __repr__(self) -> str:
@@ -215,6 +219,7 @@ class GenAR:
             "resumed_from": None if ckpt_path is None else str(ckpt_path),
             "world_size": int(trainer.world_size),
         }
+        self.calibration = {}  # new weights: an earlier calibration no longer applies
         self.is_trained = True
         logger.info("trained GenAR for %d epochs on %d spots", len(self.history), len(feats))
         return self
@@ -274,6 +279,13 @@ class GenAR:
             msg = f"`top_k` must be at least 1 or None; got {top_k}."
             raise ValueError(msg)
         greedy = n_samples == 1 if greedy is None else greedy
+        if self.config.head == "regression" and not greedy:
+            msg = (
+                "This model has a regression head (GenARConfig(head='regression')): it predicts one value per gene, "
+                "not a distribution, so it cannot be sampled. Use `n_samples=1` and greedy decoding, or train with "
+                "head='tokens'."
+            )
+            raise ValueError(msg)
         if greedy and n_samples > 1:
             msg = "Greedy decoding is deterministic: `n_samples` > 1 needs `greedy=False`."
             raise ValueError(msg)
@@ -322,7 +334,8 @@ class GenAR:
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the model to the folder ``path``: ``model.safetensors`` and ``genar.json``.
 
-        The JSON holds the config, the panel in model order, scales, cap, encoder, history and genar version.
+        The JSON holds the config, the panel in model order, scales, cap, encoder, history, training information,
+        the calibration from :func:`genar.tl.calibrate` and the genar version.
         """
         from .. import __version__
 
@@ -337,6 +350,7 @@ class GenAR:
             "encoder": self.encoder,
             "history": self.history,
             "train_info": self.train_info,
+            "calibration": self.calibration,
         }
         path = write_checkpoint(path, self.module.state_dict(), manifest, overwrite=overwrite)
         logger.info("saved GenAR to %s", path)
@@ -365,6 +379,7 @@ class GenAR:
         model.module.eval()
         model.history = manifest.get("history", [])
         model.train_info = manifest.get("train_info", {})
+        model.calibration = manifest.get("calibration", {})
         model.is_trained = True
         return model
 

@@ -38,6 +38,11 @@ class GenARModule(nn.Module):
         Stochastic depth, and the probability of replacing the condition by a learned null vector (training).
     n_freqs
         Octaves of the sinusoidal coordinate encoding.
+    gene_film
+        Gene-identity FiLM before the output layer (``False``: the paper's ablation without it).
+    head
+        ``"tokens"``: logits over the count tokens ``0..vocab-1``. ``"regression"`` (an ablation): one number per
+        position, read as ``log(1 + count)``; decoding rounds ``exp(output) - 1`` into ``0..vocab-1``.
     """
 
     def __init__(
@@ -55,9 +60,14 @@ class GenARModule(nn.Module):
         cond_dropout: float = 0.0,
         n_freqs: int = 8,
         gene_film: bool = True,
+        head: str = "tokens",
     ) -> None:
         super().__init__()
+        if head not in ("tokens", "regression"):
+            msg = f"`head` must be 'tokens' or 'regression'; got {head!r}."
+            raise ValueError(msg)
         self.gene_film = gene_film
+        self.head_kind = head
         self.scales = tuple(int(s) for s in scales)
         self.n_genes, self.vocab, self.width, self.depth, self.heads = n_genes, vocab, width, depth, heads
         L = sum(self.scales)
@@ -73,7 +83,7 @@ class GenARModule(nn.Module):
         )
         self.head_norm = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         self.head_ada = nn.Linear(width, 2 * width)
-        self.head = nn.Linear(width, vocab)
+        self.head = nn.Linear(width, vocab if head == "tokens" else 1)
         # standardisation of the histology features (set from the training spots)
         self.register_buffer("feature_mean", torch.zeros(feature_dim))
         self.register_buffer("feature_std", torch.ones(feature_dim))
@@ -248,19 +258,22 @@ class GenARModule(nn.Module):
             for i, block in enumerate(self.blocks):
                 h = block(h, act_BC, None, cache, i)
             head_in = self._head_input(h, cond_BC, start, start + n).reshape(B * n, -1)
-            rows = max(1, _CHUNK_ELEMENTS // self.vocab)  # logits chunk by chunk: no (B, n, vocab) tensor
-            tokens_BN = torch.cat(
-                [
-                    choose_tokens(
-                        self.head(head_in[r : r + rows]),
-                        greedy=greedy,
-                        temperature=temperature,
-                        top_k=top_k,
-                        generator=generator,
-                    )
-                    for r in range(0, B * n, rows)
-                ]
-            ).view(B, n)
+            if self.head_kind == "regression":
+                tokens_BN = self.head(head_in).view(B, n).expm1().round().clamp(0, self.vocab - 1).long()
+            else:
+                rows = max(1, _CHUNK_ELEMENTS // self.vocab)  # logits chunk by chunk: no (B, n, vocab) tensor
+                tokens_BN = torch.cat(
+                    [
+                        choose_tokens(
+                            self.head(head_in[r : r + rows]),
+                            greedy=greedy,
+                            temperature=temperature,
+                            top_k=top_k,
+                            generator=generator,
+                        )
+                        for r in range(0, B * n, rows)
+                    ]
+                ).view(B, n)
             out.append(tokens_BN)
             if k + 1 < len(self.scales):
                 nxt = self.scales[k + 1]

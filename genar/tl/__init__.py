@@ -1,6 +1,7 @@
 """Tools: fit a GenAR model, predict raw counts into a layer, evaluate predictions."""
 
 from ._baselines import baseline
+from ._calibrate import calibrate
 from ._ceiling import noise_ceiling, split_half_reliability
 from ._evaluate import evaluate, pearson_per_gene, ranked_probability_score
 from ._fit import fit
@@ -8,6 +9,7 @@ from ._predict import predict
 
 __all__ = [
     "baseline",
+    "calibrate",
     "evaluate",
     "fit",
     "noise_ceiling",

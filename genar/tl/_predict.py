@@ -30,7 +30,7 @@ def predict(
     layer_added: str = "genar_counts",
     n_samples: int = 1,
     greedy: bool = True,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     top_k: int | None = None,
     seed: int = 0,
     quantiles: Sequence[float] = (0.05, 0.95),
@@ -67,7 +67,10 @@ def predict(
     greedy
         Point prediction by greedy decoding (default). ``False``: with one sample, the point prediction is a
         sample; with several, it is their mean rounded to counts.
-    temperature, top_k, seed
+    temperature
+        Sampling temperature. Default: the one :func:`genar.tl.calibrate` stored in the model, else 1 (the model's
+        own distribution).
+    top_k, seed
         Sampling settings; the seed drives a dedicated :class:`torch.Generator`, so results are reproducible.
     quantiles
         Quantiles of the samples to write (default: the 5% and 95% of a 90% interval).
@@ -128,6 +131,9 @@ def predict(
         )
         raise ValueError(msg)
 
+    calibrated = model.calibration.get("temperature")
+    source = "given" if temperature is not None else ("calibrated" if calibrated is not None else "default")
+    temperature = float(temperature if temperature is not None else (calibrated or 1.0))
     features = histology_features(table, embedding_key)[rows]
     coords = normalised_coords(table)[rows]
     common = {"seed": seed, "batch_size": batch_size, "device": device, "show_progress_bar": show_progress_bar}
@@ -184,7 +190,8 @@ def predict(
         "sections": list(chosen),
         "n_samples": n_samples,
         "greedy": bool(greedy),
-        "temperature": float(temperature),
+        "temperature": temperature,
+        "temperature_source": source,
         "top_k": top_k,
         "seed": seed,
         "point": "greedy" if greedy else ("sample" if n_samples == 1 else "rounded mean of samples"),

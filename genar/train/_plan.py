@@ -25,12 +25,18 @@ def scale_losses(
 
     Intermediate scales: KL to the soft label splitting mass between floor and ceiling of the group's mean count.
     Final scale: KL to a discretised Gaussian around the true count, ``sigma = alpha * count + beta``, or, with
-    ``final_loss="ce"``, cross-entropy on the exact count (a KL to a one-hot label).
+    ``final_loss="ce"``, cross-entropy on the exact count (a KL to a one-hot label). A module with a regression
+    head (an ablation) is trained instead with the squared error between its output and ``log(1 + mean count)``
+    at every scale.
     """
     scales = module.scales
     means = group_means(counts_BG.clamp(max=cap), scales)
     teacher = torch.cat([m.round().long() for m in means[:-1]] + [torch.zeros_like(counts_BG)], dim=1)
     h_BLC = module.hidden(features_BD, coords_B2, teacher)
+    if module.head_kind == "regression":
+        target_BL = torch.cat(means[:-1] + [counts_BG.clamp(0, cap).to(h_BLC.dtype)], dim=1).log1p()
+        err_BL = (module.head(h_BLC).squeeze(-1) - target_BL).square()
+        return _per_scale_mean(err_BL, module)
     # one band per position: floor/ceil for the coarser scales (padded with zero weight), Gaussian for the last
     if final_loss == "ce":
         idx_f = counts_BG.clamp(0, cap).unsqueeze(-1)
@@ -50,10 +56,14 @@ def scale_losses(
 
     idx = torch.cat([widen(idx_c), widen(idx_f)], dim=1)
     weight = torch.cat([widen(w_c), widen(w_f)], dim=1)
-    kl_BL = head_banded_kl(h_BLC, module.head, idx, weight)
-    level = module.level_L
-    per_scale = torch.zeros(len(scales), device=kl_BL.device, dtype=kl_BL.dtype).index_add_(0, level, kl_BL.mean(0))
-    return per_scale / torch.as_tensor(scales, device=kl_BL.device, dtype=kl_BL.dtype)
+    return _per_scale_mean(head_banded_kl(h_BLC, module.head, idx, weight), module)
+
+
+def _per_scale_mean(loss_BL: torch.Tensor, module: GenARModule) -> torch.Tensor:
+    """Mean of a per-position loss over the spots and the positions of each scale, ``(K,)``."""
+    kw = {"device": loss_BL.device, "dtype": loss_BL.dtype}
+    per_scale = torch.zeros(len(module.scales), **kw).index_add_(0, module.level_L, loss_BL.mean(0))
+    return per_scale / torch.as_tensor(module.scales, **kw)
 
 
 #: Activation memory one micro-batch may take during training, for the automatic micro-batch size.

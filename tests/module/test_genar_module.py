@@ -257,3 +257,27 @@ def test_without_gene_film_the_output_ignores_gene_identity():
     with torch.no_grad():
         with_film.gene_embed.normal_()
     assert not torch.allclose(with_film(feats, coords, tokens), reference)
+
+
+def test_regression_head_is_trained_on_log_counts_and_decodes_their_rounded_inverse():
+    from genar.train import scale_losses
+
+    module = make_module(head="regression")
+    assert module.head.out_features == 1
+    feats, coords, _ = inputs(B=4)
+    counts = torch.randint(0, 29, (4, 12))
+    losses = scale_losses(module, feats, coords, counts, cap=29, alpha=0.01, beta=1.0)
+    means = group_means(counts.float(), SCALES)
+    teacher = torch.cat([m.round().long() for m in means[:-1]] + [torch.zeros_like(counts)], dim=1)
+    out = module(feats, coords, teacher).squeeze(-1)  # (B, L)
+    start = 0
+    for k, n in enumerate(SCALES):
+        expected = (out[:, start : start + n] - means[k].log1p()).square().mean()
+        torch.testing.assert_close(losses[k], expected, rtol=1e-5, atol=1e-6)
+        start += n
+    # decoding: every scale's output rounded back to counts within 0..vocab-1, fed to the next scale
+    all_scales = module.generate(feats, coords, return_all_scales=True).clone()
+    expected_tokens = module(feats, coords, all_scales.clone()).squeeze(-1).expm1().round().clamp(0, 29).long()
+    torch.testing.assert_close(all_scales, expected_tokens)
+    with pytest.raises(ValueError, match="`head` must be 'tokens' or 'regression'; got 'mse'"):
+        make_module(head="mse")

@@ -195,6 +195,24 @@ def test_ablation_switches_train_save_and_load(prepared, tiny_config, tmp_path):
         tiny_config.replace(final_loss="mse")
 
 
+def test_regression_head_ablation_fits_predicts_and_refuses_to_sample(prepared, tiny_config, tmp_path):
+    model = genar.tl.fit(
+        prepared, sections=["S0"], config=tiny_config.replace(head="regression", cap=100), max_epochs=2
+    )
+    assert model.module.head_kind == "regression"
+    model.save(tmp_path / "regression")
+    back = genar.GenAR.load(tmp_path / "regression")
+    assert back.config.head == "regression"
+    genar.tl.predict(prepared, back, sections=["S1"])
+    table = prepared.tables["genar"]
+    predicted = table[table.obs["section"] == "S1"].layers["genar_counts"]
+    assert predicted.min() >= 0 and predicted.max() <= 100 and predicted.std() > 0
+    with pytest.raises(ValueError, match="regression head.*cannot be sampled"):
+        genar.tl.predict(prepared, back, sections=["S1"], n_samples=5, layer_added="sampled")
+    with pytest.raises(ValueError, match=r"invalid `head`='mse' \(must be 'tokens' or 'regression'\)"):
+        tiny_config.replace(head="mse")
+
+
 def test_a_single_scale_trains_and_predicts(prepared, tiny_config):
     genar.pp.cluster_genes(prepared, scales=(16,))  # the "no hierarchy" ablation: every gene at once
     model = genar.tl.fit(prepared, sections=["S0"], config=tiny_config.replace(cap=100), max_epochs=2)

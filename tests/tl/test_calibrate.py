@@ -1,0 +1,54 @@
+"""Calibrating the sampling temperature on held-out sections, and predicting with it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import genar
+
+
+def test_calibrate_measures_the_coverage_that_evaluate_reports(prepared, trained):
+    frame = genar.tl.calibrate(
+        prepared, trained, sections="S1", temperatures=[0.05, 1.0, 3.0], n_samples=20, max_spots=None, seed=2
+    )
+    assert list(frame["temperature"]) == [0.05, 1.0, 3.0]
+    # a hotter distribution gives wider intervals; the nearly greedy one holds much less of the truth
+    assert frame["interval_width"].is_monotonic_increasing
+    assert frame["coverage"].iloc[0] < frame["coverage"].iloc[-1] - 0.2
+    # the same spots, seed and temperature through predict + evaluate give the same coverage
+    genar.tl.predict(prepared, trained, sections="S1", n_samples=20, seed=2, temperature=1.0, show_progress_bar=False)
+    summary = genar.tl.evaluate(prepared, sections="S1")
+    at_one = frame.set_index("temperature").loc[1.0]
+    assert at_one["coverage"] == pytest.approx(summary.loc["S1", "coverage_90"])
+    assert at_one["interval_width"] == pytest.approx(summary.loc["S1", "interval_width_90"])
+    best = frame.loc[frame["chosen"]].iloc[0]
+    assert abs(best["coverage"] - 0.9) == (frame["coverage"] - 0.9).abs().min()
+    assert trained.calibration["temperature"] == best["temperature"]
+
+
+def test_predict_samples_at_the_calibrated_temperature_and_saving_keeps_it(prepared, trained, tmp_path):
+    frame = genar.tl.calibrate(prepared, trained, sections="S1", n_samples=10, max_spots=25, steps=2)
+    assert len(frame) == 3 and frame["chosen"].sum() == 1  # T = 1, then two bisection steps
+    assert trained.calibration["n_spots"] == 25 and trained.calibration["sections"] == ["S1"]
+    temperature = trained.calibration["temperature"]
+    calibrated = genar.tl.predict(prepared, trained, sections="S1", n_samples=10, copy=True)
+    explicit = genar.tl.predict(prepared, trained, sections="S1", n_samples=10, temperature=temperature, copy=True)
+    np.testing.assert_array_equal(
+        calibrated.tables["genar"].obsm["genar_counts_samples"], explicit.tables["genar"].obsm["genar_counts_samples"]
+    )
+    record = calibrated.tables["genar"].uns["genar"]["predict"]["genar_counts"]
+    assert record["temperature"] == temperature and record["temperature_source"] == "calibrated"
+    trained.save(tmp_path / "model")
+    assert genar.GenAR.load(tmp_path / "model").calibration == trained.calibration
+
+
+def test_calibrate_refuses_training_sections_and_bad_arguments(prepared, trained):
+    with pytest.raises(ValueError, match=r"trained on sections \['S0'\].*held-out sections"):
+        genar.tl.calibrate(prepared, trained, sections=["S0", "S1"])
+    with pytest.raises(ValueError, match="`level` must lie strictly between 0 and 1; got 90"):
+        genar.tl.calibrate(prepared, trained, sections="S1", level=90)
+    with pytest.raises(ValueError, match="`temperatures` must be positive numbers; got \\[0.0, 1.0\\]"):
+        genar.tl.calibrate(prepared, trained, sections="S1", temperatures=[0.0, 1.0])
+    with pytest.raises(ValueError, match="`n_samples` must be at least 2"):
+        genar.tl.calibrate(prepared, trained, sections="S1", n_samples=1)
