@@ -15,6 +15,7 @@ METRICS = [
     "mse",
     "mae",
     "coverage_90",
+    "pit_coverage_90",
     "interval_width_90",
     "rps",
 ]

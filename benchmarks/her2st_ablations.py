@@ -7,7 +7,7 @@ training sections; every model is trained there; GenAR models use the validation
 Every model then predicts the test section and all are scored by the same genar.tl.evaluate: PCC-10/50/200, the
 mean Pearson over the whole panel (pcc_all) and over 50 genes fixed on the training sections (pcc_fixed50),
 Pearson against the noise ceiling, MSE and MAE in log2(x+1), and, for GenAR's sampled predictions, the coverage
-of the 90% interval, its width and the ranked probability score, at the calibrated temperature and (``_t1``
+of the 90% interval (closed, and by the randomised PIT), its width and the ranked probability score, at the calibrated temperature and (``_t1``
 columns) at temperature 1. The table gives mean ± sd over sections and seeds.
 
 Models: genar (default config, kmeans gene hierarchy 1/4/8/40/100/200), no_film (no gene-identity FiLM),
@@ -47,7 +47,7 @@ VARIANTS = {
 BASELINES = ("ridge", "mlp", "mean")
 #: Models that do not depend on the seed: run once per held-out section.
 SEED_FREE = ("ridge", "mean")
-UNCERTAINTY = ("coverage_90", "interval_width_90", "rps")
+UNCERTAINTY = ("coverage_90", "pit_coverage_90", "interval_width_90", "rps")
 COLUMNS = [*METRICS, *(f"{m}_t1" for m in UNCERTAINTY), "temperature", "mean_ceiling", "epochs", "seconds"]
 
 

@@ -3,7 +3,7 @@
 from ._baselines import baseline
 from ._calibrate import calibrate
 from ._ceiling import noise_ceiling, split_half_reliability
-from ._evaluate import evaluate, pearson_per_gene, ranked_probability_score
+from ._evaluate import evaluate, pearson_per_gene, pit_coverage, ranked_probability_score
 from ._fit import fit
 from ._predict import predict
 
@@ -14,6 +14,7 @@ __all__ = [
     "fit",
     "noise_ceiling",
     "pearson_per_gene",
+    "pit_coverage",
     "predict",
     "ranked_probability_score",
     "split_half_reliability",

@@ -12,6 +12,7 @@ from .. import _keys
 from .._logging import logger
 from .._validate import check_sections, get_counts, get_table, sections_of
 from ._arrays import dense_counts, histology_features, normalised_coords, section_mask
+from ._evaluate import pit_coverage
 from ._predict import _check_encoder, _check_genes
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ def calibrate(
     max_spots: int | None = 300,
     temperatures: Sequence[float] | None = None,
     steps: int = 5,
+    criterion: str = "pit",
     seed: int = 0,
     layer: str | None = _keys.COUNTS_LAYER,
     table_key: str = _keys.PANEL_TABLE,
@@ -69,6 +71,12 @@ def calibrate(
         0.25 and 1 or between 1 and 4, towards the nominal coverage.
     steps
         Bisection steps when ``temperatures`` is not given.
+    criterion
+        ``"pit"`` (default): the coverage by the randomised probability integral transform
+        (:func:`genar.tl.pit_coverage`), which is ``level`` for a calibrated model whatever the counts.
+        ``"interval"``: the share of counts inside the closed interval between the two quantiles (what
+        ``layers['..._q05']``/``['..._q95']`` show), which exceeds ``level`` for small counts even when calibrated,
+        so it pushes the temperature too low on sparse data.
     seed
         Seed of the spot draw and of the sampling; every temperature reuses the same random numbers, so coverage
         changes with the temperature only.
@@ -79,9 +87,11 @@ def calibrate(
 
     Returns
     -------
-    One row per temperature tried (sorted): ``coverage``, ``interval_width`` (mean, in counts), and ``chosen``.
-    Sets ``model.calibration``, a dict with the chosen ``temperature``, its ``coverage`` and ``interval_width``, the
-    ``level``, ``sections``, ``n_spots``, ``n_samples``, ``seed`` and every temperature ``tried``.
+    One row per temperature tried (sorted): ``pit_coverage``, ``coverage`` (closed interval), ``interval_width``
+    (mean, in counts), and ``chosen``.
+    Sets ``model.calibration``, a dict with the chosen ``temperature``, its ``pit_coverage``, ``coverage`` and
+    ``interval_width``, the ``criterion``, ``level``, ``sections``, ``n_spots``, ``n_samples``, ``seed`` and every
+    temperature ``tried``.
 
     Examples
     --------
@@ -101,6 +111,9 @@ def calibrate(
         raise ValueError(msg)
     if temperatures is not None and (len(temperatures) == 0 or min(temperatures) <= 0):
         msg = f"`temperatures` must be positive numbers; got {list(temperatures)}."
+        raise ValueError(msg)
+    if criterion not in ("pit", "interval"):
+        msg = f"`criterion` must be 'pit' or 'interval'; got {criterion!r}."
         raise ValueError(msg)
     if model.config.head == "regression":
         msg = "A model with a regression head (GenARConfig(head='regression')) predicts no distribution to calibrate."
@@ -132,6 +145,7 @@ def calibrate(
     def measure(temperature: float) -> dict[str, float]:
         lo = np.empty(truth.shape, dtype=np.int64)
         hi = np.empty(truth.shape, dtype=np.int64)
+        pit = np.empty(truth.shape)
         for batch, tokens in model.iter_predictions(
             features,
             coords,
@@ -145,29 +159,38 @@ def calibrate(
         ):
             tokens = tokens if measured is None else tokens[:, :, measured]
             lo[batch], hi[batch] = np.quantile(tokens, quantiles, axis=0, method="inverted_cdf")
-        coverage = float(((lo <= truth) & (truth <= hi)).mean())
-        logger.info("temperature %.3g: coverage %.3f of the %g interval", temperature, coverage, level)
-        return {"temperature": float(temperature), "coverage": coverage, "interval_width": float((hi - lo).mean())}
+            pit[batch] = pit_coverage(np.moveaxis(tokens, 0, 1), truth[batch], level)
+        result = {
+            "temperature": float(temperature),
+            "pit_coverage": float(pit.mean()),
+            "coverage": float(((lo <= truth) & (truth <= hi)).mean()),
+            "interval_width": float((hi - lo).mean()),
+        }
+        logger.info("temperature %.3g: %s", temperature, result)
+        return result
 
+    key = "pit_coverage" if criterion == "pit" else "coverage"
     if temperatures is not None:
         tried = [measure(t) for t in sorted({float(t) for t in temperatures})]
     else:
         tried = [measure(1.0)]
-        lo_t, hi_t = (0.25, 1.0) if tried[0]["coverage"] > level else (1.0, 4.0)
+        lo_t, hi_t = (0.25, 1.0) if tried[0][key] > level else (1.0, 4.0)
         for _ in range(steps):
             mid = float(np.sqrt(lo_t * hi_t))
             tried.append(measure(mid))
-            if tried[-1]["coverage"] > level:  # too wide: sharpen further
+            if tried[-1][key] > level:  # too wide: sharpen further
                 hi_t = mid
             else:
                 lo_t = mid
     frame = pd.DataFrame(tried).drop_duplicates("temperature").sort_values("temperature").reset_index(drop=True)
-    best = int((frame["coverage"] - level).abs().idxmin())
+    best = int((frame[key] - level).abs().idxmin())
     frame["chosen"] = frame.index == best
     pick = frame.loc[best]
     model.calibration = {
         "temperature": float(pick["temperature"]),
+        "criterion": criterion,
         "level": float(level),
+        "pit_coverage": float(pick["pit_coverage"]),
         "coverage": float(pick["coverage"]),
         "interval_width": float(pick["interval_width"]),
         "sections": list(chosen),
@@ -177,9 +200,10 @@ def calibrate(
         "tried": frame.drop(columns="chosen").to_dict(orient="list"),
     }
     logger.info(
-        "calibrated sampling temperature %.3g: coverage %.3f of the %g interval on %s",
+        "calibrated sampling temperature %.3g: %s coverage %.3f of the %g interval on %s",
         pick["temperature"],
-        pick["coverage"],
+        criterion,
+        pick[key],
         level,
         chosen,
     )

@@ -8,6 +8,20 @@ import pytest
 import genar
 
 
+@pytest.mark.parametrize("rate", [0.3, 2.0, 40.0])
+def test_pit_coverage_is_nominal_for_a_calibrated_count_model_whatever_the_rate(rate):
+    rng = np.random.default_rng(1)
+    samples = rng.poisson(rate, size=(400, 200, 3))
+    truth = rng.poisson(rate, size=(400, 3))  # drawn from the very distribution that is sampled
+    assert genar.tl.pit_coverage(samples, truth, 0.9, chunk=64).mean() == pytest.approx(0.9, abs=0.015)
+    lo, hi = np.quantile(samples, [0.05, 0.95], axis=1, method="inverted_cdf")
+    closed = ((lo <= truth) & (truth <= hi)).mean()
+    if rate < 1:
+        assert closed > 0.95  # the closed interval of small counts overstates coverage
+    overconfident = np.full_like(samples, round(rate))  # a point mass at the mean
+    assert genar.tl.pit_coverage(overconfident, truth, 0.9).mean() < 0.8
+
+
 def test_calibrate_measures_the_coverage_that_evaluate_reports(prepared, trained):
     frame = genar.tl.calibrate(
         prepared, trained, sections="S1", temperatures=[0.05, 1.0, 3.0], n_samples=20, max_spots=None, seed=2
@@ -21,9 +35,10 @@ def test_calibrate_measures_the_coverage_that_evaluate_reports(prepared, trained
     summary = genar.tl.evaluate(prepared, sections="S1")
     at_one = frame.set_index("temperature").loc[1.0]
     assert at_one["coverage"] == pytest.approx(summary.loc["S1", "coverage_90"])
+    assert at_one["pit_coverage"] == pytest.approx(summary.loc["S1", "pit_coverage_90"])
     assert at_one["interval_width"] == pytest.approx(summary.loc["S1", "interval_width_90"])
     best = frame.loc[frame["chosen"]].iloc[0]
-    assert abs(best["coverage"] - 0.9) == (frame["coverage"] - 0.9).abs().min()
+    assert abs(best["pit_coverage"] - 0.9) == (frame["pit_coverage"] - 0.9).abs().min()
     assert trained.calibration["temperature"] == best["temperature"]
 
 
@@ -50,5 +65,7 @@ def test_calibrate_refuses_training_sections_and_bad_arguments(prepared, trained
         genar.tl.calibrate(prepared, trained, sections="S1", level=90)
     with pytest.raises(ValueError, match="`temperatures` must be positive numbers; got \\[0.0, 1.0\\]"):
         genar.tl.calibrate(prepared, trained, sections="S1", temperatures=[0.0, 1.0])
+    with pytest.raises(ValueError, match="`criterion` must be 'pit' or 'interval'; got 'crps'"):
+        genar.tl.calibrate(prepared, trained, sections="S1", criterion="crps")
     with pytest.raises(ValueError, match="`n_samples` must be at least 2"):
         genar.tl.calibrate(prepared, trained, sections="S1", n_samples=1)
