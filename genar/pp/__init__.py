@@ -4,15 +4,18 @@ from ._embed import embed_patches
 from ._gene_groups import PAPER_SCALES, check_scales, cluster_genes, group_ids
 from ._patches import extract_patches, iter_patches, read_patches
 from ._select import select_genes
+from ._spots import TECHNOLOGIES, make_spots
 
 __all__ = [
     "PAPER_SCALES",
+    "TECHNOLOGIES",
     "check_scales",
     "cluster_genes",
     "embed_patches",
     "extract_patches",
     "group_ids",
     "iter_patches",
+    "make_spots",
     "read_patches",
     "select_genes",
 ]

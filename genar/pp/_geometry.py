@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import _keys
+from .._logging import logger
 from .._validate import check_key
 
 if TYPE_CHECKING:
@@ -57,10 +58,29 @@ def image_for_region(sdata: SpatialData, region: str, image_key: str | None = No
             "transformation linking the image to the spots."
         )
         raise KeyError(msg)
-    if len(keys) > 1:
-        msg = f"Several images share a coordinate system with spots {region!r}: {keys}. Choose one with `image_key=`."
-        raise ValueError(msg)
+    if len(keys) > 1:  # e.g. Visium's full-resolution, hires and lowres images: take the sharpest
+        cs = {k: next(c for kk, c in matches if kk == k) for k in keys}
+        size = {k: _unit_per_pixel(sdata.images[k], cs[k]) for k in keys}
+        finest = sorted(keys, key=size.get)
+        if np.isclose(size[finest[0]], size[finest[1]], rtol=1e-6):
+            msg = (
+                f"Several images share a coordinate system with spots {region!r} at the same resolution: {keys}. "
+                "Choose one with `image_key=`."
+            )
+            raise ValueError(msg)
+        logger.info("spots %r: using image %r, the finest of %s", region, finest[0], keys)
+        return finest[0], cs[finest[0]]
     return keys[0], next(cs for k, cs in matches if k == keys[0])
+
+
+def _unit_per_pixel(image, coordinate_system: str) -> float:
+    """Length in ``coordinate_system`` units of one full-resolution pixel of ``image``."""
+    from spatialdata.transformations import get_transformation
+
+    affine = get_transformation(image, coordinate_system).to_affine_matrix(
+        input_axes=("x", "y"), output_axes=("x", "y")
+    )
+    return float(np.sqrt(abs(np.linalg.det(affine[:2, :2]))))
 
 
 def spot_centres_in_image(sdata: SpatialData, region: str, image_key: str, coordinate_system: str) -> np.ndarray:
@@ -79,15 +99,46 @@ def spot_centres_in_image(sdata: SpatialData, region: str, image_key: str, coord
     return xy @ affine[:2, :2].T + affine[:2, 2]
 
 
-def pixel_size(table: AnnData, section: str, pixel_size_um: float | Mapping[str, float] | None) -> float:
-    """Micrometres per full-resolution pixel of a section's image: the argument, else ``uns['spatial']``."""
+def spot_diameter_in_image(sdata: SpatialData, region: str, image_key: str, coordinate_system: str) -> float:
+    """Diameter of the circles of ``region`` in full-resolution pixels of ``image_key`` (their median)."""
+    from spatialdata.transformations import get_transformation
+
+    shapes = sdata.shapes[region]
+    if "radius" not in shapes:
+        msg = f"Spots {region!r} are not circles (no 'radius' column): their diameter cannot give the pixel size."
+        raise ValueError(msg)
+    to_cs = get_transformation(shapes, coordinate_system).to_affine_matrix(
+        input_axes=("x", "y"), output_axes=("x", "y")
+    )
+    img_to_cs = get_transformation(sdata.images[image_key], coordinate_system).to_affine_matrix(
+        input_axes=("x", "y"), output_axes=("x", "y")
+    )
+    scale = float(np.sqrt(abs(np.linalg.det((np.linalg.inv(img_to_cs) @ to_cs)[:2, :2]))))
+    return 2 * float(np.median(shapes["radius"])) * scale
+
+
+def pixel_size(
+    table: AnnData,
+    section: str,
+    pixel_size_um: float | Mapping[str, float] | None,
+    *,
+    spot_diameter: tuple[float, float] | None = None,
+) -> float:
+    """Micrometres per full-resolution pixel of a section's image.
+
+    The argument, else ``uns['spatial']``, else (when ``spot_diameter`` = ``(micrometres, pixels)`` is given) the
+    spots' physical diameter over their diameter in pixels.
+    """
     value = pixel_size_um.get(section) if isinstance(pixel_size_um, Mapping) else pixel_size_um
+    if value is None and spot_diameter is not None:
+        value = spot_diameter[0] / spot_diameter[1]
     if value is None:
         value = table.uns.get("spatial", {}).get(section, {}).get("scalefactors", {}).get(_keys.MICRONS_PER_PIXEL)
     if value is None:
         msg = (
             f"The pixel size of section {section!r}'s image is unknown. Pass `pixel_size_um=` (micrometres per "
-            f"full-resolution pixel, e.g. 0.5 for a 20x scan, or a dict per section), or set "
+            f"full-resolution pixel, e.g. 0.5 for a 20x scan, or a dict per section), `spot_diameter_um=` (the "
+            f"spots' true diameter, e.g. 55 for Visium: the pixel size follows from their circles), or set "
             f"table.uns['spatial'][{section!r}]['scalefactors'][{_keys.MICRONS_PER_PIXEL!r}]."
         )
         raise ValueError(msg)

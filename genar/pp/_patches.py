@@ -12,7 +12,14 @@ from .. import _keys
 from .._copy import supports_copy
 from .._logging import logger
 from .._validate import check_key, get_table, sections_of
-from ._geometry import image_for_region, image_levels, pixel_size, region_of_section, spot_centres_in_image
+from ._geometry import (
+    image_for_region,
+    image_levels,
+    pixel_size,
+    region_of_section,
+    spot_centres_in_image,
+    spot_diameter_in_image,
+)
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -31,6 +38,7 @@ def extract_patches(
     table_key: str = _keys.PANEL_TABLE,
     image_key: str | Mapping[str, str] | None = None,
     pixel_size_um: float | Mapping[str, float] | None = None,
+    spot_diameter_um: float | None = None,
     key_added: str = _keys.PATCHES,
 ) -> None:
     """Define a square H&E patch centred on every spot, ``size_um`` micrometres wide, read at ``patch_px`` pixels.
@@ -54,7 +62,11 @@ def extract_patches(
         system with the section's spots.
     pixel_size_um
         Micrometres per full-resolution pixel (a number, or a dict per section). Default:
-        ``table.uns['spatial'][section]['scalefactors']['microns_per_pixel']``.
+        ``table.uns['spatial'][section]['scalefactors']['microns_per_pixel']``, else ``spot_diameter_um``.
+    spot_diameter_um
+        The spots' true diameter in micrometres (55 for Visium, 100 for ST): when the pixel size is not known
+        otherwise, it is this over the diameter of the spot circles in image pixels (as ``spatialdata_io.visium``
+        writes them, from ``spot_diameter_fullres``).
     key_added
         Key of the outputs.
 
@@ -93,7 +105,13 @@ def extract_patches(
             bad = table.obs[instance_key].to_numpy()[rows][positions < 0][:10].tolist()
             msg = f"Rows of section {section!r} point at instances {bad} that shapes {region!r} does not have."
             raise ValueError(msg)
-        mpp = pixel_size(table, section, pixel_size_um)
+        diameter = None
+        if spot_diameter_um is not None:
+            if not (np.isfinite(spot_diameter_um) and spot_diameter_um > 0):
+                msg = f"`spot_diameter_um` must be a positive number of micrometres; got {spot_diameter_um}."
+                raise ValueError(msg)
+            diameter = (float(spot_diameter_um), spot_diameter_in_image(sdata, region, img_key, cs))
+        mpp = pixel_size(table, section, pixel_size_um, spot_diameter=diameter)
         size_px = size_um / mpp
         xy = centres[positions]
         boxes[rows] = np.column_stack([xy - size_px / 2, xy + size_px / 2])

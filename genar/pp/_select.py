@@ -47,7 +47,9 @@ def select_genes(
     n_genes
         Panel size. Ignored when ``genes`` is given.
     sections
-        Training sections (``obs['section']``) the panel is chosen on. Default: all.
+        Training sections (``obs['section']``) the panel is chosen on. Default: all. A table without a
+        ``section`` column (e.g. from ``spatialdata_io.visium``) has one section per annotated shapes element,
+        named after it; the panel table gets that column, the source table is left as it is.
     genes
         Use these genes, in this order, instead of choosing them — e.g. ``model.genes`` to predict a new slide
         with a trained model. Genes the table lacks are kept as *unmeasured* with a warning that names them
@@ -98,6 +100,7 @@ def select_genes(
             f"sdata.tables[{key_added!r}] exists already. Pass `overwrite=True` to replace it, or another `key_added`."
         )
         raise ValueError(msg)
+    table = _with_sections(table, table_key)
     counts = sparse.csr_matrix(get_counts(table, layer))
     if table.var_names.has_duplicates:
         dups = table.var_names[table.var_names.duplicated()].unique().tolist()
@@ -166,6 +169,34 @@ def select_genes(
         del sdata.tables[key_added]
     sdata.tables[key_added] = new
     logger.info("added `sdata.tables[%r]` with %d panel genes chosen on sections %s", key_added, len(panel), train)
+
+
+def _with_sections(table, table_key: str):
+    """The table itself, or a shallow copy with ``obs['section']`` from its region column when it has none."""
+    import anndata as ad
+
+    if _keys.SECTION in table.obs:
+        return table
+    region_key = table.uns.get("spatialdata_attrs", {}).get("region_key")
+    if region_key is None or region_key not in table.obs:
+        msg = (
+            f"Table {table_key!r} has no obs['section'] and annotates no shapes element to take sections from. Add "
+            "obs['section'] (the slide each spot comes from)."
+        )
+        raise KeyError(msg)
+    obs = table.obs.copy()
+    obs[_keys.SECTION] = obs[region_key].astype(str).astype("category")
+    logger.info(
+        "table %r has no obs['section']: one section per shapes element %s", table_key, list(obs[region_key].unique())
+    )
+    return ad.AnnData(
+        X=table.X,
+        obs=obs,
+        var=table.var,
+        obsm=dict(table.obsm.items()),
+        layers=dict(table.layers.items()),
+        uns=table.uns,
+    )
 
 
 def _given_genes(var_names: pd.Index, genes: Sequence[str], table_key: str) -> list[str]:

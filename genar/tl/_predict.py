@@ -92,7 +92,8 @@ def predict(
 
     ``layers[layer_added]``
         int32 counts ``(n_spots, n_genes)`` in the model's gene order; rows of other sections are 0 unless
-        predicted before.
+        predicted before. A table without genes (from :func:`genar.pp.make_spots`) first gets the model's genes
+        (``var['genar_measured']`` False), and its ``X`` holds the prediction too, ready for ``scanpy``.
     ``layers[f'{layer_added}_mean']``, ``layers[f'{layer_added}_q05']``, ``layers[f'{layer_added}_q95']``
         With ``n_samples`` > 1: the mean of the samples (float32) and their quantiles (int32; one layer per
         entry of ``quantiles``, named by its percentage).
@@ -108,8 +109,10 @@ def predict(
     from .. import __version__
 
     table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` (or `genar.pp.make_spots`) first.")
-    _check_genes(table, model)
     _check_encoder(table, model, embedding_key)
+    if table.n_vars == 0:  # spots without measurements (genar.pp.make_spots): the model's panel becomes the genes
+        table = _add_model_genes(sdata, table_key, model)
+    _check_genes(table, model)
     chosen = check_sections(sections, sections_of(table))
     quantiles = [float(q) for q in quantiles]
     if n_samples > 1 and not all(0 <= q <= 1 for q in quantiles):
@@ -164,6 +167,8 @@ def predict(
     order = table.var_names.get_indexer(model.genes)
     for key, values in outputs.items():
         _write_rows(table, names[key], rows, order, values)
+    if table.uns.get(_keys.PANEL_TABLE, {}).get("params", {}).get("predicted_only"):
+        table.X = table.layers[layer_added].copy()  # nothing was measured: X holds the counts scanpy should use
     samples_key = f"{layer_added}_samples"
     kept = table.obs[f"{samples_key}_kept"].to_numpy(bool) if f"{samples_key}_kept" in table.obs else None
     if samples is not None:
@@ -220,6 +225,32 @@ def _write_rows(table: AnnData, name: str, rows: np.ndarray, order: np.ndarray, 
     block[:, order] = values
     layer[rows] = block
     table.layers[name] = layer
+
+
+def _add_model_genes(sdata: SpatialData, table_key: str, model: GenAR) -> AnnData:
+    """Replace a table without genes by one with the model's panel as (unmeasured) genes, keeping every spot slot."""
+    import anndata as ad
+    import pandas as pd
+    from scipy import sparse
+    from spatialdata.models import TableModel
+
+    old = sdata.tables[table_key]
+    var = pd.DataFrame(index=pd.Index(model.genes))
+    var[_keys.MEASURED] = False
+    new = ad.AnnData(
+        X=sparse.csr_matrix((old.n_obs, len(model.genes)), dtype=np.int32),
+        obs=old.obs.copy(),
+        var=var,
+        obsm=dict(old.obsm.items()),
+        uns=dict(old.uns.items()),
+    )
+    params = {"n_genes": len(model.genes), "genes_from": "model", "predicted_only": True, "unmeasured_genes": []}
+    new.uns[_keys.PANEL_TABLE] = {**old.uns.get(_keys.PANEL_TABLE, {}), "params": params}
+    new = TableModel.parse(new)  # the annotation (spatialdata_attrs) came with uns
+    del sdata.tables[table_key]
+    sdata.tables[table_key] = new
+    logger.info("table %r had no genes: added the model's %d genes (predicted, not measured)", table_key, new.n_vars)
+    return new
 
 
 def _check_genes(table: AnnData, model: GenAR) -> None:

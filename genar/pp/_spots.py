@@ -1,0 +1,358 @@
+"""genar.pp.make_spots: pseudo-spots over the tissue of an H&E image that has no spatial transcriptomics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .. import _keys
+from .._logging import logger
+from .._validate import check_key
+from ._geometry import image_levels
+from ._tissue import detect_tissue
+
+if TYPE_CHECKING:
+    from spatialdata import SpatialData
+
+
+@dataclass(frozen=True)
+class SpotLayout:
+    """Geometry of a spatial transcriptomics technology's capture areas."""
+
+    diameter_um: float
+    spacing_um: float
+    grid: str
+    shape: str  # "circle" or "square"
+
+
+#: Capture geometries that :func:`make_spots` can imitate (``technology=``).
+TECHNOLOGIES = {
+    # legacy Spatial Transcriptomics (the her2st data): 100 µm spots, 200 µm apart centre to centre
+    "st": SpotLayout(100.0, 200.0, "square", "circle"),
+    # 10x Visium: 55 µm spots, 100 µm apart on a hexagonal lattice
+    "visium": SpotLayout(55.0, 100.0, "hex", "circle"),
+    # 10x Visium HD: square bins tiling the tissue
+    "visium_hd_8um": SpotLayout(8.0, 8.0, "square", "square"),
+    "visium_hd_16um": SpotLayout(16.0, 16.0, "square", "square"),
+}
+
+#: Largest edge, in pixels, of the image level on which tissue is detected.
+TISSUE_LEVEL_MAX_PX = 2048
+
+
+def make_spots(
+    sdata: SpatialData,
+    image_key: str,
+    *,
+    technology: str = "st",
+    diameter_um: float | None = None,
+    spacing_um: float | None = None,
+    grid: str | None = None,
+    shape: str | None = None,
+    pixel_size_um: float | None = None,
+    micron_coordinate_system: str | None = None,
+    tissue_mask: np.ndarray | None = None,
+    min_tissue_fraction: float = 0.5,
+    section: str | None = None,
+    key_added: str = _keys.PANEL_TABLE,
+    shapes_key: str | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Lay pseudo-spots over the tissue of an H&E image, so genar can predict expression where nothing was measured.
+
+    Tissue is detected on a low-resolution level of the image (Otsu's threshold on the saturation, then closing,
+    hole filling and removal of small debris) unless ``tissue_mask`` is given. Spots are laid on a lattice in
+    micrometres with the geometry of ``technology`` (or the explicit ``diameter_um``, ``spacing_um``, ``grid`` and
+    ``shape``), and every spot whose disc (or square) lies at least ``min_tissue_fraction`` on tissue is kept. Use
+    the geometry of the data the model was trained on: a model trained on 100 µm ST spots expects 100 µm spots.
+
+    Parameters
+    ----------
+    sdata
+        SpatialData holding the image.
+    image_key
+        The H&E image (RGB uint8, single- or multiscale).
+    technology
+        Geometry preset: ``"st"`` (100 µm circles, 200 µm pitch, square lattice: the her2st data), ``"visium"``
+        (55 µm circles, 100 µm pitch, hexagonal), ``"visium_hd_8um"`` or ``"visium_hd_16um"`` (square bins that tile
+        the tissue).
+    diameter_um, spacing_um, grid, shape
+        Override the preset: spot diameter (or bin edge), centre-to-centre distance, ``"hex"`` or ``"square"``
+        lattice, ``"circle"`` or ``"square"`` spots.
+    pixel_size_um
+        Micrometres per full-resolution pixel of the image.
+    micron_coordinate_system
+        Instead of ``pixel_size_um``: a coordinate system of the image whose unit is the micrometre; the pixel size
+        is read from the image's transformation into it (its scale must be the same along x and y).
+    tissue_mask
+        Boolean mask of the tissue, at any resolution with the image's aspect ratio (it is resampled to the image);
+        default: detected.
+    min_tissue_fraction
+        Share of a spot's area that must be tissue for the spot to be kept.
+    section
+        Name of the section (``obs['section']``); default ``image_key``.
+    key_added
+        The new table (default ``"genar"``, the panel table that :func:`extract_patches`, :func:`embed_patches` and
+        :func:`genar.tl.predict` read; prediction adds the model's genes to it).
+    shapes_key
+        The new shapes element; default ``f"{section}_pseudo_spots"``.
+    overwrite
+        Replace an existing table or shapes element of these names.
+
+    Returns
+    -------
+    Nothing; adds to ``sdata``
+
+    ``shapes[shapes_key]``
+        The spots (circles with a ``radius``, or square polygons), in the image's pixels and with the image's
+        transformations, so they share its coordinate systems.
+    ``tables[key_added]``
+        One row per spot and no genes yet: ``obs['section']``, ``obs['region']``, ``obs['instance_id']``,
+        ``obs['array_row']``/``obs['array_col']`` (lattice position), ``obs['tissue_fraction']``,
+        ``obsm['spatial']`` (centres in full-resolution pixels), the pixel size and spot diameter in
+        ``uns['spatial'][section]['scalefactors']``, and the parameters and the low-resolution tissue mask in
+        ``uns['genar_spots']``.
+
+    Examples
+    --------
+    >>> genar.pp.make_spots(sdata, "slide_image", pixel_size_um=0.5)  # doctest: +SKIP
+    >>> genar.pp.extract_patches(sdata)  # doctest: +SKIP
+    >>> genar.pp.embed_patches(sdata, encoder=model.encoder["name"])  # doctest: +SKIP
+    >>> genar.tl.predict(sdata, model)  # doctest: +SKIP
+    """
+    from spatialdata.models import ShapesModel, TableModel
+    from spatialdata.transformations import get_transformation
+
+    check_key(sdata.images, image_key, where="sdata.images")
+    layout = _layout(technology, diameter_um, spacing_um, grid, shape)
+    if not 0 < min_tissue_fraction <= 1:
+        msg = f"`min_tissue_fraction` must lie in (0, 1]; got {min_tissue_fraction}."
+        raise ValueError(msg)
+    section = image_key if section is None else str(section)
+    shapes_key = f"{section}_pseudo_spots" if shapes_key is None else shapes_key
+    for where, key in (("sdata.tables", key_added), ("sdata.shapes", shapes_key)):
+        if key in getattr(sdata, where.split(".")[1]) and not overwrite:
+            msg = f"{where}[{key!r}] exists already. Pass `overwrite=True` to replace it, or another name."
+            raise ValueError(msg)
+
+    image = sdata.images[image_key]
+    levels = image_levels(image)
+    full = levels[0]
+    if full.dtype != np.uint8 or full.shape[0] < 3:
+        msg = f"Image {image_key!r} must be RGB uint8 (an H&E scan); it has {full.shape[0]} channels of {full.dtype}."
+        raise TypeError(msg)
+    height, width = (int(n) for n in full.shape[-2:])
+    mpp = _pixel_size(image, image_key, pixel_size_um, micron_coordinate_system)
+
+    low = next((lv for lv in levels if max(lv.shape[-2:]) <= TISSUE_LEVEL_MAX_PX), levels[-1])
+    factor = width / low.shape[-1]  # full-resolution pixels per low-resolution pixel
+    if tissue_mask is None:
+        rgb = np.moveaxis(np.asarray(low.data[:3]), 0, -1)
+        spot_px = layout.diameter_um / mpp / factor
+        mask = detect_tissue(rgb, min_area_px=max(int(4 * spot_px**2), 16), smooth_px=max(int(spot_px / 2), 2))
+        source = "detected"
+    else:
+        mask = _resample_mask(np.asarray(tissue_mask), low.shape[-2:], width / height)
+        source = "given"
+    if not mask.any():
+        msg = (
+            f"No tissue found in image {image_key!r}"
+            + (" (the mask given is empty)." if source == "given" else ": the image looks uniform.")
+            + " Pass `tissue_mask=` (a boolean array) to choose the area."
+        )
+        raise ValueError(msg)
+
+    centres_um, rows, cols = _lattice(width * mpp, height * mpp, layout)
+    centres_px = centres_um / mpp
+    fraction = _tissue_fraction(mask, centres_px / factor, layout.diameter_um / mpp / factor, layout.shape)
+    keep = fraction >= min_tissue_fraction
+    if not keep.any():
+        msg = (
+            f"No {layout.diameter_um:g} µm spot lies at least {min_tissue_fraction:.0%} on tissue in image "
+            f"{image_key!r}; lower `min_tissue_fraction` or check `pixel_size_um` ({mpp:g} µm per pixel)."
+        )
+        raise ValueError(msg)
+    centres_px, rows, cols, fraction = centres_px[keep], rows[keep], cols[keep], fraction[keep]
+    n = len(centres_px)
+    index = pd.RangeIndex(n, name=None)
+    transformations = get_transformation(image, get_all=True)
+    diameter_px = layout.diameter_um / mpp
+    if layout.shape == "circle":
+        shapes = ShapesModel.parse(
+            centres_px, geometry=0, radius=np.full(n, diameter_px / 2), index=index, transformations=transformations
+        )
+    else:
+        import geopandas as gpd
+        from shapely import box
+
+        half = diameter_px / 2
+        squares = box(
+            centres_px[:, 0] - half, centres_px[:, 1] - half, centres_px[:, 0] + half, centres_px[:, 1] + half
+        )
+        shapes = ShapesModel.parse(gpd.GeoDataFrame(geometry=squares, index=index), transformations=transformations)
+
+    import anndata as ad
+
+    obs = pd.DataFrame(
+        {
+            _keys.SECTION: pd.Categorical([section] * n),
+            _keys.REGION: pd.Categorical([shapes_key] * n),
+            _keys.INSTANCE: np.arange(n),
+            "array_row": rows,
+            "array_col": cols,
+            "tissue_fraction": fraction.astype(np.float32),
+        },
+        index=pd.Index([f"{section}_{i}" for i in range(n)]),
+    )
+    table = ad.AnnData(
+        obs=obs,
+        obsm={"spatial": centres_px.astype(np.float64)},
+        uns={
+            "spatial": {
+                section: {
+                    "scalefactors": {_keys.MICRONS_PER_PIXEL: mpp, _keys.SPOT_DIAMETER_FULLRES: float(diameter_px)}
+                }
+            },
+            "genar_spots": {
+                "params": {
+                    "image_key": image_key,
+                    "technology": technology,
+                    "diameter_um": layout.diameter_um,
+                    "spacing_um": layout.spacing_um,
+                    "grid": layout.grid,
+                    "shape": layout.shape,
+                    "microns_per_pixel": mpp,
+                    "min_tissue_fraction": float(min_tissue_fraction),
+                    "tissue_mask": source,
+                    "tissue_mask_downsampling": float(factor),
+                },
+                "tissue_mask": mask,
+            },
+        },
+    )
+    table = TableModel.parse(table, region=shapes_key, region_key=_keys.REGION, instance_key=_keys.INSTANCE)
+    for key, store in ((shapes_key, sdata.shapes), (key_added, sdata.tables)):
+        if key in store:
+            del store[key]
+    sdata.shapes[shapes_key] = shapes
+    sdata.tables[key_added] = table
+    logger.info(
+        "added %d %g µm pseudo-spots (%s lattice, %g µm pitch) over %.1f%% tissue of %r: shapes %r, table %r",
+        n,
+        layout.diameter_um,
+        layout.grid,
+        layout.spacing_um,
+        100 * mask.mean(),
+        image_key,
+        shapes_key,
+        key_added,
+    )
+
+
+def _layout(technology, diameter_um, spacing_um, grid, shape) -> SpotLayout:
+    if technology not in TECHNOLOGIES:
+        msg = f"Unknown `technology`={technology!r}; choose one of {sorted(TECHNOLOGIES)}, or set the geometry."
+        raise ValueError(msg)
+    base = TECHNOLOGIES[technology]
+    layout = SpotLayout(
+        float(base.diameter_um if diameter_um is None else diameter_um),
+        float(base.spacing_um if spacing_um is None else spacing_um),
+        base.grid if grid is None else grid,
+        base.shape if shape is None else shape,
+    )
+    for name, value in (("diameter_um", layout.diameter_um), ("spacing_um", layout.spacing_um)):
+        if not (np.isfinite(value) and value > 0):
+            msg = f"`{name}` must be a positive number of micrometres; got {value}."
+            raise ValueError(msg)
+    if layout.grid not in ("hex", "square"):
+        msg = f"`grid` must be 'hex' or 'square'; got {layout.grid!r}."
+        raise ValueError(msg)
+    if layout.shape not in ("circle", "square"):
+        msg = f"`shape` must be 'circle' or 'square'; got {layout.shape!r}."
+        raise ValueError(msg)
+    return layout
+
+
+def _pixel_size(image, image_key: str, pixel_size_um: float | None, micron_cs: str | None) -> float:
+    """Micrometres per full-resolution pixel: the argument, or the scale into a micrometre coordinate system."""
+    from spatialdata.transformations import get_transformation
+
+    if pixel_size_um is not None and micron_cs is not None:
+        msg = "Pass either `pixel_size_um` or `micron_coordinate_system`, not both."
+        raise ValueError(msg)
+    if micron_cs is not None:
+        systems = get_transformation(image, get_all=True)
+        if micron_cs not in systems:
+            msg = (
+                f"`micron_coordinate_system`={micron_cs!r} is not a coordinate system of image {image_key!r}: "
+                f"{sorted(systems)}."
+            )
+            raise ValueError(msg)
+        linear = systems[micron_cs].to_affine_matrix(input_axes=("x", "y"), output_axes=("x", "y"))[:2, :2]
+        sx, sy = np.linalg.norm(linear, axis=0)
+        if not np.isclose(sx, sy, rtol=1e-3):
+            msg = f"Image {image_key!r} is scaled differently along x ({sx:g}) and y ({sy:g}) into {micron_cs!r}."
+            raise ValueError(msg)
+        pixel_size_um = float(sx)
+    if pixel_size_um is None:
+        msg = (
+            f"The pixel size of image {image_key!r} is unknown. Pass `pixel_size_um=` (micrometres per full-resolution "
+            "pixel, e.g. 0.5 for a 20x scan or 0.25 for 40x; see the scanner's metadata) or "
+            "`micron_coordinate_system=` (a coordinate system of the image in micrometres)."
+        )
+        raise ValueError(msg)
+    value = float(pixel_size_um)
+    if not (np.isfinite(value) and value > 0):
+        msg = f"`pixel_size_um` must be a positive number of micrometres; got {pixel_size_um}."
+        raise ValueError(msg)
+    return value
+
+
+def _lattice(width_um: float, height_um: float, layout: SpotLayout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centres ``(x, y)`` in µm of a lattice covering the image, with their row and column indices."""
+    pitch = layout.spacing_um
+    row_step = pitch * np.sqrt(3) / 2 if layout.grid == "hex" else pitch
+    n_rows = int(np.floor((height_um - layout.diameter_um) / row_step)) + 1
+    n_cols = int(np.floor((width_um - layout.diameter_um) / pitch)) + 1
+    if n_rows < 1 or n_cols < 1:
+        msg = f"The image ({width_um:g} × {height_um:g} µm) is smaller than one {layout.diameter_um:g} µm spot."
+        raise ValueError(msg)
+    rows, cols = np.meshgrid(np.arange(n_rows), np.arange(n_cols), indexing="ij")
+    x = layout.diameter_um / 2 + cols * pitch + (pitch / 2 if layout.grid == "hex" else 0) * (rows % 2)
+    y = layout.diameter_um / 2 + rows * row_step
+    inside = x + layout.diameter_um / 2 <= width_um + 1e-9
+    return np.column_stack([x[inside], y[inside]]), rows[inside], cols[inside]
+
+
+def _tissue_fraction(mask: np.ndarray, centres: np.ndarray, diameter: float, shape: str) -> np.ndarray:
+    """Share of each spot's area on tissue, sampled on a 7 × 7 grid of points over the spot (mask pixels)."""
+    offsets = (np.arange(7) - 3) / 7 * diameter
+    dx, dy = np.meshgrid(offsets, offsets)
+    if shape == "circle":
+        inside = dx**2 + dy**2 <= (diameter / 2) ** 2
+        dx, dy = dx[inside], dy[inside]
+    out = np.empty(len(centres))
+    for s in range(0, len(centres), 100_000):  # Visium HD lays millions of bins: bound the temporaries
+        xs = np.clip((centres[s : s + 100_000, :1] + dx.ravel()).astype(int), 0, mask.shape[1] - 1)
+        ys = np.clip((centres[s : s + 100_000, 1:] + dy.ravel()).astype(int), 0, mask.shape[0] - 1)
+        out[s : s + 100_000] = mask[ys, xs].mean(axis=1)
+    return out
+
+
+def _resample_mask(mask: np.ndarray, shape: tuple[int, int], aspect: float) -> np.ndarray:
+    """A boolean mask resampled (nearest) to ``shape``, after checking it has the image's aspect ratio."""
+    if mask.ndim != 2 or mask.dtype != bool:
+        msg = f"`tissue_mask` must be a 2-D boolean array; got {mask.ndim} dimensions of {mask.dtype}."
+        raise ValueError(msg)
+    if not np.isclose(mask.shape[1] / mask.shape[0], aspect, rtol=0.02):
+        msg = (
+            f"`tissue_mask` has shape {mask.shape} (aspect {mask.shape[1] / mask.shape[0]:.3f}); the image's aspect "
+            f"is {aspect:.3f}. Give a mask of the whole image, at any resolution."
+        )
+        raise ValueError(msg)
+    ys = (np.arange(shape[0]) * mask.shape[0] / shape[0]).astype(int)
+    xs = (np.arange(shape[1]) * mask.shape[1] / shape[1]).astype(int)
+    return mask[np.ix_(ys, xs)]
