@@ -7,8 +7,8 @@ training sections; every model is trained there; GenAR models use the validation
 Every model then predicts the test section and all are scored by the same genar.tl.evaluate: PCC-10/50/200, the
 mean Pearson over the whole panel (pcc_all) and over 50 genes fixed on the training sections (pcc_fixed50),
 Pearson against the noise ceiling, MSE and MAE in log2(x+1), and, for GenAR's sampled predictions, the coverage
-of the 90% interval (closed, and by the randomised PIT), its width and the ranked probability score, at the calibrated temperature and (``_t1``
-columns) at temperature 1. The table gives mean ± sd over sections and seeds.
+of the 90% interval (closed, and by the randomised PIT), its width and the ranked probability score, at the
+calibrated temperature and (``_t1`` columns) at temperature 1. The table gives mean ± sd over sections and seeds.
 
 Models: genar (default config, kmeans gene hierarchy 1/4/8/40/100/200), no_film (no gene-identity FiLM),
 ce_final (cross-entropy at the last scale), regression (a continuous head: MSE on log counts, no sampling),

@@ -11,6 +11,7 @@ from torch import nn
 from ._base import ConcatEncoder, Encoder, EncoderSpec
 from ._color_texture import N_FEATURES, ColorTexture
 from ._efficientnet import LITE0_STAGE_CHANNELS, VARIANTS, EfficientNetTrunk, weights_version
+from ._foundation import foundation_specs
 
 #: The mid-level stage of EfficientNet-Lite0 pooled by ``efficientnet_lite0_mid`` (40 channels at 1/8 resolution).
 MID_STAGE = 2
@@ -156,6 +157,8 @@ def _register_builtins() -> None:
             description="Colour (RGB, H&E stain densities) and texture (gradient energy, grey histogram) statistics.",
         )
     )
+    for spec in foundation_specs():  # weights fetched when first built, never at import
+        register(spec)
 
 
 _register_builtins()
