@@ -22,7 +22,7 @@ CONFIG = genar.GenARConfig(width=16, depth=1, heads=2, mlp_ratio=2.0, batch_size
 
 
 def test_there_are_tutorials():
-    assert [p.name for p in TUTORIALS][:1] == ["01_quickstart.ipynb"]
+    assert [p.name for p in TUTORIALS][:2] == ["01_quickstart.ipynb", "02_hne_only.ipynb"]
 
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
@@ -49,16 +49,37 @@ def _outputs(cell, kind: str) -> list:
     return [o for o in cell.outputs if kind in o.get("data", {})]
 
 
-def test_quickstart_runs_and_shows_its_results(her2st_sdata, her2st_path, genar_cache, tmp_path):
+def _run(name: str, her2st_path, genar_cache, tmp_path):
+    """Execute a tutorial with the quick parameters; return it with its outputs."""
     from nbclient import NotebookClient
 
-    notebook = _with_parameters(nbformat.read(REPO / "tutorials" / "01_quickstart.ipynb", as_version=4), QUICK)
+    notebook = _with_parameters(nbformat.read(REPO / "tutorials" / name, as_version=4), QUICK)
     env = dict(os.environ)
     env.pop("MPLBACKEND", None)  # the inline backend, as in Jupyter, so figures become outputs
     env.update(GENAR_DATA_DIR=str(her2st_path.parent), GENAR_CACHE_DIR=str(genar_cache), TMPDIR=str(tmp_path))
     client = NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": tmp_path}})
     client.execute(env=env)  # raises CellExecutionError, with the cell and traceback, if any cell fails
+    assert not any(o.get("output_type") == "error" for c in notebook.cells for o in c.get("outputs", []))
+    return notebook
 
+
+def test_hne_only_tutorial_predicts_pseudo_spots_and_compares_domains(her2st_sdata, her2st_path, genar_cache, tmp_path):
+    notebook = _run("02_hne_only.ipynb", her2st_path, genar_cache, tmp_path)
+    cells = {c.source: c for c in notebook.cells if c.cell_type == "code"}
+    plotting = [c for source, c in cells.items() if "plt.subplots" in source]
+    assert len(plotting) == 3
+    for cell in plotting:
+        assert _outputs(cell, "image/png"), f"no figure from:\n{cell.source}"
+    table = next(c for s, c in cells.items() if "ARI vs measured" in s)
+    text = _outputs(table, "text/plain")[0]["data"]["text/plain"]
+    assert "GenAR counts (pseudo-spots)" in text and "shuffled" in text
+    shown = next(c for s, c in cells.items() if "genar.tl.predict(hne, model)" in s)
+    result = next(o for o in shown.outputs if o["output_type"] == "execute_result")  # not the progress bars
+    assert "genar_counts" in result["data"]["text/plain"] and "200" in result["data"]["text/plain"]
+
+
+def test_quickstart_runs_and_shows_its_results(her2st_sdata, her2st_path, genar_cache, tmp_path):
+    notebook = _run("01_quickstart.ipynb", her2st_path, genar_cache, tmp_path)
     cells = {c.source: c for c in notebook.cells if c.cell_type == "code"}
     plotting = [c for source, c in cells.items() if "genar.pl." in source or "plt.subplots" in source]
     assert len(plotting) >= 6
