@@ -43,8 +43,9 @@ def test_calibrate_measures_the_coverage_that_evaluate_reports(prepared, trained
 
 
 def test_predict_samples_at_the_calibrated_temperature_and_saving_keeps_it(prepared, trained, tmp_path):
-    frame = genar.tl.calibrate(prepared, trained, sections="S1", n_samples=10, max_spots=25, steps=2)
-    assert len(frame) == 3 and frame["chosen"].sum() == 1  # T = 1, then two bisection steps
+    frame = genar.tl.calibrate(prepared, trained, sections="S1", n_samples=10, max_spots=25)
+    assert list(frame["temperature"]) == list(genar.tl._calibrate.DEFAULT_TEMPERATURES)
+    assert frame["chosen"].sum() == 1
     assert trained.calibration["n_spots"] == 25 and trained.calibration["sections"] == ["S1"]
     temperature = trained.calibration["temperature"]
     calibrated = genar.tl.predict(prepared, trained, sections="S1", n_samples=10, copy=True)
