@@ -1,9 +1,9 @@
 """Embedding throughput (patches/s) of histology encoders through genar.pp.embed_patches, on one device.
 
-Patches are the real her2st spots (lazily read from the image pyramids, as in use) when the data is found, else a
-synthetic slide. Encoders: the default, colour/texture statistics, and the architectures of UNI (ViT-L/16) and
-H-optimus-0 (ViT-g/14) with random weights — their speed does not depend on the weights, which cannot be fetched
-here; each timing includes reading and resizing the patches.
+Patches are the 184 spots of her2st section C4 (lazily read from the image pyramids, as in use) when the data is
+found, else ``--n-patches`` spots of a synthetic slide. Encoders: the default, colour/texture statistics, and the
+architectures of UNI (ViT-L/16) and H-optimus-0 (ViT-g/14) with random weights — their speed does not depend on the
+weights, which cannot be fetched here; each timing includes reading and resizing the patches.
 
 Run:  GENAR_DATA_DIR=../shared/data python benchmarks/embed_speed.py [--encoders default color_texture uni_arch]
       [--n-patches 256] [--batch-size 64] [--device cpu]
@@ -28,7 +28,7 @@ ARCHITECTURES = {"uni_arch": "uni", "h_optimus_0_arch": "h_optimus_0"}
 def patches_sdata(n: int):
     """A SpatialData with ``n`` spots that have patches: her2st when available, else a synthetic slide."""
     try:
-        sdata = genar.datasets.her2st(sections=["C4", "B4"])
+        sdata = genar.datasets.her2st(sections=["C4"])  # 184 spots
     except (FileNotFoundError, RuntimeError, OSError):
         from spatialdata import SpatialData
         from spatialdata.models import Image2DModel
@@ -42,8 +42,6 @@ def patches_sdata(n: int):
         genar.pp.extract_patches(sdata)
         return sdata
     genar.pp.select_genes(sdata, 10)
-    table = sdata.tables["genar"]
-    sdata.tables["genar"] = table[: min(n, table.n_obs)].copy()
     genar.pp.extract_patches(sdata)
     return sdata
 
