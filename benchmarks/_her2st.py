@@ -26,7 +26,7 @@ def embedded_sections(data: str | None):
     genar.settings.show_progress_bar = False
     sdata = genar.datasets.her2st(data)
     sections = list(sdata.tables["table"].obs["section"].cat.categories)
-    genar.pp.select_genes(sdata, 200, key_added="features")
+    genar.pp.select_genes(sdata, 200, table_added="features")
     genar.pp.extract_patches(sdata, table_key="features")
     genar.pp.embed_patches(sdata, table_key="features")
     return sdata, sections, sdata.tables["features"]
@@ -34,7 +34,7 @@ def embedded_sections(data: str | None):
 
 def panel_for(sdata, features, train: list[str]) -> None:
     """A 200-gene panel chosen on ``train`` (replacing the last), carrying the precomputed features."""
-    genar.pp.select_genes(sdata, 200, sections=train, overwrite=True)
+    genar.pp.select_genes(sdata, 200, train_sections=train, overwrite=True)
     table = sdata.tables["genar"]
     table.obsm["X_histology"] = features.obsm["X_histology"]
     table.uns["X_histology"] = features.uns["X_histology"]

@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sdata = genar.datasets.her2st(args.data)
-    genar.pp.select_genes(sdata, 200, key_added="all_genes_panel")  # only for its patches/embeddings
+    genar.pp.select_genes(sdata, 200, table_added="all_genes_panel")  # only for its patches/embeddings
     genar.pp.extract_patches(sdata, table_key="all_genes_panel")
     timings = {}
     for name in BASE:
@@ -74,7 +74,7 @@ def main() -> None:
     rows = []
     for held_out in sections:
         train = [s for s in sections if s != held_out]
-        genar.pp.select_genes(sdata, 200, sections=train, key_added="fold", overwrite=True)
+        genar.pp.select_genes(sdata, 200, train_sections=train, table_added="fold", overwrite=True)
         fold = sdata.tables["fold"]
         y = np.log1p(fold.layers["counts"].toarray().astype(float))
         is_test = (fold.obs["section"] == held_out).to_numpy()

@@ -70,25 +70,27 @@ def run_one(sdata, features, sections, name: str, test: str, seed: int, args) ->
         overrides, scales, method = VARIANTS[name]
         genar.pp.cluster_genes(sdata, scales=scales, method=method, random_state=seed)
         config = genar.GenARConfig(**overrides)
-        model = genar.tl.fit(sdata, sections=train, val_sections=val, config=config, max_epochs=args.epochs, seed=seed)
+        model = genar.tl.fit(
+            sdata, train_sections=train, val_sections=val, config=config, max_epochs=args.epochs, random_state=seed
+        )
         row["epochs"] = model.train_info["epochs_run"]
-        genar.tl.noise_ceiling(sdata, sections=test, seed=seed)  # once: both evaluations below read it
+        genar.tl.noise_ceiling(sdata, sections=test, random_state=seed)  # once: both evaluations below read it
         sampled = config.head == "tokens" and args.n_samples > 1
         if sampled:
-            genar.tl.calibrate(sdata, model, sections=val, n_samples=args.n_samples // 2 or 2, seed=seed)
+            genar.tl.calibrate(sdata, model, sections=val, n_samples=args.n_samples // 2 or 2, random_state=seed)
             row["temperature"] = model.calibration["temperature"]
-            genar.tl.predict(sdata, model, sections=test, n_samples=args.n_samples, seed=seed, temperature=1.0)
-            at_one = genar.tl.evaluate(sdata, sections=test).loc[test]
+            genar.tl.predict(sdata, model, sections=test, n_samples=args.n_samples, random_state=seed, temperature=1.0)
+            at_one = genar.tl.evaluate(sdata, sections=test, key_added="at_temperature_1").loc[test]
             row.update({f"{m}_t1": float(at_one[m]) for m in UNCERTAINTY})
         genar.tl.predict(
-            sdata, model, sections=test, n_samples=args.n_samples if sampled else 1, seed=seed, overwrite=True
+            sdata, model, sections=test, n_samples=args.n_samples if sampled else 1, random_state=seed, overwrite=True
         )
         layer = "genar_counts"
     else:
-        genar.tl.baseline(sdata, name, sections=train, predict_sections=test, seed=seed)
-        genar.tl.noise_ceiling(sdata, sections=test, seed=seed)
+        genar.tl.baseline(sdata, name, train_sections=train, sections=test, random_state=seed)
+        genar.tl.noise_ceiling(sdata, sections=test, random_state=seed)
         layer = f"{name}_counts"
-    summary = genar.tl.evaluate(sdata, layer=layer, sections=test).loc[test]
+    summary = genar.tl.evaluate(sdata, predicted_layer=layer, sections=test).loc[test]
     row.update({m: float(summary[m]) for m in METRICS if m in summary})
     row["mean_ceiling"] = float(sdata.tables["genar"].uns["genar_noise_ceiling"]["ceiling"][test].mean())
     row["seconds"] = time.perf_counter() - start

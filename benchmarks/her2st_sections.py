@@ -39,14 +39,14 @@ def main() -> None:
         panel_for(sdata, features, train)
         genar.pp.cluster_genes(sdata)
         start = time.perf_counter()
-        model = genar.tl.fit(sdata, sections=train, max_epochs=args.epochs, seed=args.seed)
+        model = genar.tl.fit(sdata, train_sections=train, max_epochs=args.epochs, random_state=args.seed)
         fit_s = time.perf_counter() - start
-        genar.tl.predict(sdata, model, sections=held_out, n_samples=args.n_samples, seed=args.seed)
+        genar.tl.predict(sdata, model, sections=held_out, n_samples=args.n_samples, random_state=args.seed)
         genar.tl.noise_ceiling(sdata, sections=held_out)
-        genar.tl.baseline(sdata, "ridge", sections=train, predict_sections=held_out)
-        genar.tl.baseline(sdata, "mean", sections=train, predict_sections=held_out)
+        genar.tl.baseline(sdata, "ridge", train_sections=train, sections=held_out)
+        genar.tl.baseline(sdata, "mean", train_sections=train, sections=held_out)
         for name, layer in [("genar", "genar_counts"), ("ridge", "ridge_counts"), ("mean", "mean_counts")]:
-            summary = genar.tl.evaluate(sdata, layer=layer, sections=held_out)
+            summary = genar.tl.evaluate(sdata, predicted_layer=layer, sections=held_out, key_added=f"{name}_evaluation")
             row = {
                 "model": name,
                 "section": held_out,

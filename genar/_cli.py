@@ -57,7 +57,7 @@ def demo(data: str | None, out: Path, epochs: int, *, overwrite: bool) -> int:
         return 2
     bar.update()
     stage("genes")
-    genar.pp.select_genes(sdata, 200, sections=TRAIN)
+    genar.pp.select_genes(sdata, 200, train_sections=TRAIN)
     genar.pp.cluster_genes(sdata)
     bar.update()
     stage("patches")
@@ -67,18 +67,20 @@ def demo(data: str | None, out: Path, epochs: int, *, overwrite: bool) -> int:
     genar.pp.embed_patches(sdata)
     bar.update()
     stage("fit")
-    model = genar.tl.fit(sdata, sections=TRAIN, max_epochs=epochs)
+    model = genar.tl.fit(sdata, train_sections=TRAIN, max_epochs=epochs)
     model.save(out / "model", overwrite=True)
     bar.update()
     stage("predict")
     genar.tl.predict(sdata, model, sections=HELD_OUT)
     bar.update()
     stage("baselines")
-    genar.tl.baseline(sdata, "ridge", sections=TRAIN, predict_sections=HELD_OUT)
-    genar.tl.baseline(sdata, "mean", sections=TRAIN, predict_sections=HELD_OUT)
+    genar.tl.baseline(sdata, "ridge", train_sections=TRAIN, sections=HELD_OUT)
+    genar.tl.baseline(sdata, "mean", train_sections=TRAIN, sections=HELD_OUT)
     rows = {}
-    for name, layer in (("ridge", "ridge_counts"), ("mean", "mean_counts"), ("genar", "genar_counts")):
-        rows[name] = genar.tl.evaluate(sdata, layer=layer, sections=HELD_OUT).loc[HELD_OUT]
+    for name in ("ridge", "mean", "genar"):
+        key = "genar_evaluation" if name == "genar" else f"{name}_evaluation"  # genar's is the one the plots read
+        rows[name] = genar.tl.evaluate(sdata, predicted_layer=f"{name}_counts", sections=HELD_OUT, key_added=key)
+        rows[name] = rows[name].loc[HELD_OUT]
     bar.update()
     stage("figures")
     _figures(sdata, model, out)

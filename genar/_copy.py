@@ -35,18 +35,24 @@ def copy_for_writing(sdata: SpatialData) -> SpatialData:
 
 
 def supports_copy(func: F) -> F:
-    """Give ``func(sdata, ...)`` a keyword ``copy=False``; with ``copy=True`` it runs on, and returns, a copy."""
+    """Give ``func(sdata, ...)`` a keyword ``copy=False``; with ``copy=True`` it runs on, and returns, a copy.
+
+    A function that returns a result (e.g. :func:`genar.tl.evaluate`'s table) still returns it in place; with
+    ``copy=True`` it returns the copy, whose tables hold what it wrote.
+    """
 
     @functools.wraps(func)
-    def wrapper(sdata: SpatialData, *args: Any, copy: bool = False, **kwargs: Any) -> SpatialData | None:
+    def wrapper(sdata: SpatialData, *args: Any, copy: bool = False, **kwargs: Any) -> Any:
         target = copy_for_writing(sdata) if copy else sdata
-        func(target, *args, **kwargs)
-        return target if copy else None
+        result = func(target, *args, **kwargs)
+        return target if copy else result
 
     signature = inspect.signature(func)
     parameters = [*signature.parameters.values()]
     parameters.append(inspect.Parameter("copy", inspect.Parameter.KEYWORD_ONLY, default=False, annotation="bool"))
-    wrapper.__signature__ = signature.replace(parameters=parameters, return_annotation="SpatialData | None")
+    returned = signature.return_annotation
+    returns = "SpatialData | None" if returned in ("None", None) else f"{returned} | SpatialData"
+    wrapper.__signature__ = signature.replace(parameters=parameters, return_annotation=returns)
     wrapper.__doc__ = _with_copy_parameter(func.__doc__ or "")
     return wrapper  # type: ignore[return-value]
 

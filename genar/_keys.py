@@ -1,18 +1,36 @@
-"""Default key names, in one place."""
+"""Default key names, and the names derived from them, in one place."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
 #: Table written by the loaders (all genes, raw counts).
 TABLE = "table"
-#: Panel table written by :func:`genar.pp.select_genes`.
+#: Panel table written by :func:`genar.pp.select_genes` (and :func:`genar.pp.make_spots`).
 PANEL_TABLE = "genar"
+#: ``uns`` entry of the panel table with the panel's parameters (``uns['genar']['params']``).
+PANEL = "genar"
 #: Raw-count layer of the panel table.
 COUNTS_LAYER = "counts"
+#: Layer written by :func:`genar.tl.predict`.
+PREDICTED_LAYER = "genar_counts"
+#: ``uns`` entry with the provenance of every prediction layer (``uns['genar_predictions'][layer]``).
+PREDICTIONS = "genar_predictions"
+#: ``uns`` entry written by :func:`genar.tl.evaluate`.
+EVALUATION = "genar_evaluation"
+#: ``uns`` entry written by :func:`genar.tl.noise_ceiling`.
+NOISE_CEILING = "genar_noise_ceiling"
+#: ``uns`` entry written by :func:`genar.pp.make_spots` (parameters and tissue mask).
+SPOTS = "genar_spots"
 #: ``obs`` column with the section (library) of each spot.
 SECTION = "section"
 #: ``obs`` columns linking table rows to shapes elements.
 REGION = "region"
 INSTANCE = "instance_id"
+#: ``obsm`` key with spot centres in full-resolution image pixels.
+SPATIAL = "spatial"
 #: ``varm``/``uns`` key written by :func:`genar.pp.cluster_genes`.
 GENE_GROUPS = "genar_gene_group"
 #: ``obsm``/``uns`` key written by :func:`genar.pp.extract_patches`.
@@ -27,3 +45,103 @@ SPOT_DIAMETER_FULLRES = "spot_diameter_fullres"
 MEASURED = "genar_measured"
 #: ``var`` column of the panel table: rank of the gene's variance on the training sections (0 = most variable).
 TRAIN_VARIANCE_RANK = "genar_train_variance_rank"
+#: Quantiles written by a sampled prediction unless others are asked for (a central 90% interval).
+DEFAULT_QUANTILES = (0.05, 0.95)
+
+
+def quantile_suffix(q: float) -> str:
+    """``'q05'`` for 0.05, ``'q95'`` for 0.95, ``'q2p5'`` for 0.025: the suffix of a quantile's layer."""
+    percent = q * 100
+    if abs(percent - round(percent)) < 1e-9:
+        return f"q{round(percent):02d}"
+    return "q" + f"{percent:g}".replace(".", "p")
+
+
+@dataclass(frozen=True)
+class PredictionKeys:
+    """The names of a prediction layer and of everything written beside it.
+
+    Parameters
+    ----------
+    layer
+        The point prediction's layer (``layer_added`` of :func:`genar.tl.predict` / :func:`genar.tl.baseline`).
+    quantiles
+        The quantiles written with it (empty when the predictive distribution was not sampled).
+    """
+
+    layer: str
+    quantiles: tuple[float, ...] = ()
+
+    @classmethod
+    def of(cls, table: Any, layer: str) -> PredictionKeys:
+        """The names of ``layer`` in ``table``, with the quantiles its provenance records."""
+        record = prediction_record(table, layer)
+        return cls(layer, tuple(float(q) for q in record.get("quantiles", ())))
+
+    @property
+    def mean(self) -> str:
+        """Layer with the mean of the samples."""
+        return f"{self.layer}_mean"
+
+    def quantile(self, q: float) -> str:
+        """Layer with quantile ``q`` of the samples (e.g. ``genar_counts_q05``)."""
+        return f"{self.layer}_{quantile_suffix(q)}"
+
+    @property
+    def quantile_layers(self) -> dict[float, str]:
+        """Every recorded quantile and its layer."""
+        return {q: self.quantile(q) for q in self.quantiles}
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The widest recorded interval, ``(lowest quantile, highest quantile)``, or None without two quantiles."""
+        return (min(self.quantiles), max(self.quantiles)) if len(self.quantiles) >= 2 else None
+
+    @property
+    def interval_level(self) -> int | None:
+        """Nominal coverage of :attr:`interval` in percent (90 for the 5% and 95% quantiles)."""
+        return None if self.interval is None else round(100 * (self.interval[1] - self.interval[0]))
+
+    @property
+    def samples(self) -> str:
+        """``obsm`` key of the kept samples."""
+        return f"{self.layer}_samples"
+
+    @property
+    def predicted(self) -> str:
+        """``obs`` flag: the spot holds a prediction in :attr:`layer`."""
+        return f"{self.layer}_predicted"
+
+    @property
+    def sampled(self) -> str:
+        """``obs`` flag: the spot's quantile and mean layers are valid."""
+        return f"{self.layer}_sampled"
+
+    @property
+    def samples_kept(self) -> str:
+        """``obs`` flag: the spot's samples are kept in ``obsm``."""
+        return f"{self.samples}_kept"
+
+    def layers(self, *, sampled: bool) -> list[str]:
+        """Every layer a prediction writes: the point, and with samples their mean and quantiles."""
+        extra = [self.mean, *self.quantile_layers.values()] if sampled else []
+        return [self.layer, *extra]
+
+
+def prediction_record(table: Any, layer: str) -> Mapping[str, Any]:
+    """The provenance of ``layer`` (``uns['genar_predictions'][layer]``), empty when none was recorded."""
+    return table.uns.get(PREDICTIONS, {}).get(layer, {})
+
+
+def panel_params(table: Any) -> Mapping[str, Any]:
+    """The panel's parameters (``uns['genar']['params']``), empty for a table genar did not make."""
+    return table.uns.get(PANEL, {}).get("params", {})
+
+
+def as_quantiles(quantiles: Sequence[float]) -> tuple[float, ...]:
+    """``quantiles`` as sorted floats in ``[0, 1]`` without repeats; a clear error otherwise."""
+    values = tuple(sorted({float(q) for q in quantiles}))
+    if not all(0 <= q <= 1 for q in values):
+        msg = f"`quantiles` must lie in [0, 1]; got {list(quantiles)}."
+        raise ValueError(msg)
+    return values

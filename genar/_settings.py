@@ -20,5 +20,9 @@ class Settings:
     show_progress_bar: bool = True
     device: str | None = None
 
+    def progress(self, show_progress_bar: bool | None) -> bool:  # noqa: FBT001 - the argument a call received
+        """Whether to show a progress bar: the argument of a call, or this setting when it is ``None``."""
+        return self.show_progress_bar if show_progress_bar is None else bool(show_progress_bar)
+
 
 settings = Settings()

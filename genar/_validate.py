@@ -79,6 +79,17 @@ def check_raw_counts(X: Any, *, where: str, argument: str = "layer") -> None:
             raise ValueError(msg)
 
 
+def check_overwrite(exists: bool, what: str, *, overwrite: bool, rename: str | None = None) -> None:  # noqa: FBT001
+    """Refuse to replace an existing output unless ``overwrite``: one message everywhere.
+
+    ``what`` names the output (e.g. ``"sdata.tables['genar']"``); ``rename`` is the argument that chooses another name.
+    """
+    if exists and not overwrite:
+        other = f", or choose another `{rename}`" if rename else ""
+        msg = f"{what} exists already. Pass `overwrite=True` to replace it{other}."
+        raise ValueError(msg)
+
+
 def check_sections(
     requested: Iterable[str] | None, available: Sequence[str], *, argument: str = "sections"
 ) -> list[str]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy import sparse
 
 import genar
@@ -18,10 +18,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def her2st_dir() -> Path | None:
-    """``$GENAR_DATA_DIR/her2st``, else ``../shared/data/her2st`` beside the checkout; None when absent."""
+    """``$GENAR_DATA_DIR/her2st`` (resolved by genar), else ``../shared/data/her2st`` beside the checkout; or None."""
     candidates = []
-    if env := os.environ.get("GENAR_DATA_DIR"):
-        candidates.append(Path(env) / "her2st")
+    if (env := genar.datasets.data_dir()) is not None:
+        candidates.append(env / "her2st")
     candidates.append(REPO.parent / "shared" / "data" / "her2st")
     return next((c for c in candidates if (c / "ST-cnts").is_dir()), None)
 
@@ -141,7 +141,7 @@ def tiny_config():
 @pytest.fixture(scope="session")
 def _prepared_session(_sdata_session):
     sdata = copy.deepcopy(_sdata_session)
-    genar.pp.select_genes(sdata, 16, sections=["S0"])
+    genar.pp.select_genes(sdata, 16, train_sections=["S0"])
     genar.pp.cluster_genes(sdata, scales=(1, 4, 16))
     genar.pp.extract_patches(sdata, size_um=24.0, patch_px=24)
     genar.pp.embed_patches(sdata, encoder="color_texture", show_progress_bar=False)
@@ -157,7 +157,7 @@ def prepared(_prepared_session):
 @pytest.fixture(scope="session")
 def _trained_session(_prepared_session):
     return genar.tl.fit(
-        copy.deepcopy(_prepared_session), sections=["S0"], config=TINY, max_epochs=3, show_progress_bar=False
+        copy.deepcopy(_prepared_session), train_sections=["S0"], config=TINY, max_epochs=3, show_progress_bar=False
     )
 
 
@@ -185,3 +185,50 @@ def deep_equal(a, b) -> bool:
 def same():
     """:func:`deep_equal`, for tests that compare AnnData slots."""
     return deep_equal
+
+
+# --- a small randomised GenARModule, shared by tests/module and tests/train -----------------------------------------
+
+MODULE_SCALES = (1, 2, 4, 6, 12)  # 4 -> 6 does not nest: exercises the averaging transfer
+
+
+def _make_module(**kw):
+    torch.manual_seed(0)
+    args = {
+        "scales": MODULE_SCALES,
+        "n_genes": 12,
+        "vocab": 30,
+        "feature_dim": 5,
+        "width": 32,
+        "depth": 2,
+        "heads": 4,
+        "mlp_ratio": 2.0,
+    }
+    args.update(kw)
+    module = genar.module.GenARModule(**args)
+    # adaLN-Zero starts every block as the identity; randomise so the tests see real attention
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return module.eval()
+
+
+def _module_inputs(B=3, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return (
+        torch.randn(B, 5, generator=g),
+        torch.rand(B, 2, generator=g),
+        torch.randint(0, 30, (B, sum(MODULE_SCALES)), generator=g),
+    )
+
+
+@pytest.fixture
+def make_module():
+    """A factory of small GenARModules (scales :data:`MODULE_SCALES`, 12 genes, vocab 30) with random weights."""
+    return _make_module
+
+
+@pytest.fixture
+def module_inputs():
+    """A factory of ``(features, coords, tokens)`` for :func:`make_module`'s modules."""
+    return _module_inputs

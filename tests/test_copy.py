@@ -33,7 +33,7 @@ def _changed(before: dict, after: dict, same) -> set[str]:
 
 STEPS = {
     "select_genes": (
-        lambda s, **kw: genar.pp.select_genes(s, 16, sections=["S0"], **kw),
+        lambda s, **kw: genar.pp.select_genes(s, 16, train_sections=["S0"], **kw),
         {
             "tables/genar/X",
             "tables/genar/obs",
@@ -64,8 +64,8 @@ STEPS = {
         {"tables/genar/obsm/X_histology", "tables/genar/uns/X_histology"},
     ),
     "baseline": (
-        lambda s, **kw: genar.tl.baseline(s, "ridge", sections=["S0"], **kw),
-        {"tables/genar/obs", "tables/genar/layers/ridge_counts", "tables/genar/uns/genar"},
+        lambda s, **kw: genar.tl.baseline(s, "ridge", train_sections=["S0"], **kw),
+        {"tables/genar/obs", "tables/genar/layers/ridge_counts", "tables/genar/uns/genar_predictions"},
     ),
 }
 
@@ -101,11 +101,48 @@ def test_copy_returns_the_result_and_leaves_the_input_untouched(sdata, step, sam
     assert result.images["S0_image"] is sdata.images["S0_image"]  # images are shared, never written
 
 
+def test_make_spots_in_place_and_copy(sdata):
+    import numpy as np
+    from spatialdata import SpatialData
+
+    hne = SpatialData(images={"he": sdata.images["S0_image"]})
+    kw = {"pixel_size_um": 1.0, "diameter_um": 12, "spacing_um": 20, "tissue_mask": np.ones((8, 8), bool)}
+    result = genar.pp.make_spots(hne, "he", copy=True, **kw)
+    assert not hne.tables and not hne.shapes  # the input is untouched
+    assert set(result.tables) == {"genar"} and set(result.shapes) == {"he_pseudo_spots"}
+    assert result.images["he"] is hne.images["he"]
+    assert genar.pp.make_spots(hne, "he", **kw) is None and set(hne.tables) == {"genar"}
+
+
+@pytest.mark.parametrize(
+    ("step", "documented"),
+    [
+        ("evaluate", {"tables/genar/uns/genar_evaluation"}),
+        ("noise_ceiling", {"tables/genar/uns/genar_noise_ceiling"}),
+    ],
+)
+def test_scores_in_place_return_their_table_and_with_copy_the_copy(prepared, trained, same, step, documented):
+    genar.tl.predict(prepared, trained, sections="S1", show_progress_bar=False)
+    run = {
+        "evaluate": lambda s, **kw: genar.tl.evaluate(s, sections="S1", **kw),
+        "noise_ceiling": lambda s, **kw: genar.tl.noise_ceiling(s, sections="S1", **kw),
+    }[step]
+    before = _snapshot(prepared)
+    copied = run(prepared, copy=True)
+    assert not _changed(before, _snapshot(prepared), same)
+    assert _changed(before, _snapshot(copied), same) == documented
+    frame = run(prepared)
+    assert isinstance(frame, pd.DataFrame) and _changed(before, _snapshot(prepared), same) == documented
+    with pytest.raises(ValueError, match=r"exists already. Pass `overwrite=True` to replace it, or choose another"):
+        run(prepared)  # the scores are never replaced silently
+    run(prepared, overwrite=True)
+
+
 def test_predict_in_place_and_copy(prepared, trained, same):
     before = _snapshot(prepared)
     result = genar.tl.predict(prepared, trained, sections="S1", copy=True)
     assert not _changed(before, _snapshot(prepared), same)
-    documented = {"tables/genar/obs", "tables/genar/layers/genar_counts", "tables/genar/uns/genar"}
+    documented = {"tables/genar/obs", "tables/genar/layers/genar_counts", "tables/genar/uns/genar_predictions"}
     assert _changed(before, _snapshot(result), same) == documented
     assert genar.tl.predict(prepared, trained, sections="S1") is None
     assert _changed(before, _snapshot(prepared), same) == documented

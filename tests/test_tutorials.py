@@ -63,6 +63,7 @@ def _run(name: str, her2st_path, genar_cache, tmp_path):
     return notebook
 
 
+@pytest.mark.slow
 def test_hne_only_tutorial_predicts_pseudo_spots_and_compares_domains(her2st_sdata, her2st_path, genar_cache, tmp_path):
     notebook = _run("02_hne_only.ipynb", her2st_path, genar_cache, tmp_path)
     cells = {c.source: c for c in notebook.cells if c.cell_type == "code"}
@@ -78,6 +79,7 @@ def test_hne_only_tutorial_predicts_pseudo_spots_and_compares_domains(her2st_sda
     assert "genar_counts" in result["data"]["text/plain"] and "200" in result["data"]["text/plain"]
 
 
+@pytest.mark.slow
 def test_quickstart_runs_and_shows_its_results(her2st_sdata, her2st_path, genar_cache, tmp_path):
     notebook = _run("01_quickstart.ipynb", her2st_path, genar_cache, tmp_path)
     cells = {c.source: c for c in notebook.cells if c.cell_type == "code"}
@@ -85,7 +87,7 @@ def test_quickstart_runs_and_shows_its_results(her2st_sdata, her2st_path, genar_
     assert len(plotting) >= 6
     for cell in plotting:
         assert _outputs(cell, "image/png"), f"no figure from:\n{cell.source}"
-    metrics = next(c for s, c in cells.items() if "tl.evaluate(sdata, layer=f" in s)
+    metrics = next(c for s, c in cells.items() if "tl.evaluate(sdata, predicted_layer=f" in s)
     table = _outputs(metrics, "text/plain")[0]["data"]["text/plain"]
     for word in ("genar", "ridge", "mean", "pcc_10", "pcc_50", "mse", "mae"):
         assert word in table

@@ -15,7 +15,7 @@ from PIL import Image
 from scipy import sparse
 
 import genar
-from genar.pp._geometry import image_levels, spot_centres_in_image
+from genar._geometry import image_levels, spot_centres_in_image
 
 spatialdata_io = pytest.importorskip("spatialdata_io")
 

@@ -2,33 +2,36 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
 import urllib.request
 from pathlib import Path
 
+from .._files import sha256sum
 from .._logging import logger
 
 _CHUNK = 1 << 20
 
 
 def cache_dir() -> Path:
-    """The genar cache folder: ``$GENAR_CACHE_DIR``, else ``$XDG_CACHE_HOME/genar``, else ``~/.cache/genar``."""
+    """The genar cache folder: ``$GENAR_CACHE_DIR``, else ``$XDG_CACHE_HOME/genar``, else ``~/.cache/genar``.
+
+    An absolute path: a relative ``GENAR_CACHE_DIR`` is resolved against the working directory once, here.
+    """
     if env := os.environ.get("GENAR_CACHE_DIR"):
-        return Path(env).expanduser()
+        return Path(env).expanduser().resolve()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "genar"
+    return Path(base).expanduser().resolve() / "genar"
 
 
-def sha256sum(path: str | os.PathLike) -> str:
-    """Hex sha256 digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
+def data_dir() -> Path | None:
+    """The folder ``$GENAR_DATA_DIR`` names (holding e.g. ``her2st/``), as an absolute path; None when unset.
+
+    A relative value (``GENAR_DATA_DIR=../shared/data``) is resolved against the working directory once, here.
+    """
+    env = os.environ.get("GENAR_DATA_DIR")
+    return Path(env).expanduser().resolve() if env else None
 
 
 def fetch(url: str, target: Path, sha256: str, *, timeout: float = 60.0) -> Path:

@@ -14,7 +14,7 @@ from scipy import sparse
 
 from .. import _keys
 from .._logging import logger
-from ._download import cache_dir, fetch
+from ._download import cache_dir, data_dir, fetch
 from ._her2st_files import HER2ST_BASE_URL, HER2ST_SECTIONS
 from ._images import multiscale_image_from_file
 
@@ -160,8 +160,8 @@ def _missing_files(root: Path, names: Sequence[str]) -> list[str]:
 
 def _resolve_root(path: str | os.PathLike | None, names: Sequence[str], *, base_url: str | None) -> Path:
     """Folder with the raw files: the given path, ``$GENAR_DATA_DIR/her2st``, or the download cache."""
-    if path is None and (env := os.environ.get("GENAR_DATA_DIR")):
-        path, origin = Path(env) / "her2st", f"$GENAR_DATA_DIR ({env})"
+    if path is None and (env := data_dir()) is not None:
+        path, origin = env / "her2st", f"$GENAR_DATA_DIR ({env})"
     else:
         origin = "`path`"
     if path is not None:

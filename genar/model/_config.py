@@ -6,9 +6,9 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from ..pp._gene_groups import PAPER_SCALES
+from .._scales import PAPER_SCALES
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,8 @@ class GenARConfig:
     micro_batch_size: int | None = None
     scales: tuple[int, ...] | None = None
     gene_film: bool = True
-    final_loss: str = "gaussian"
-    head: str = "tokens"
+    final_loss: Literal["gaussian", "ce"] = "gaussian"
+    head: Literal["tokens", "regression"] = "tokens"
 
     def __post_init__(self) -> None:
         checks = {

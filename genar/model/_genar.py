@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,8 +10,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .._device import resolve_device
 from .._logging import logger
 from .._settings import settings
+from .._version import __version__
 from ..module import GenARModule
 from ._config import GenARConfig
 from ._io import read_checkpoint, write_checkpoint
@@ -105,7 +105,7 @@ class GenAR:
         *,
         validation: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
         max_epochs: int = 50,
-        seed: int = 0,
+        random_state: int = 0,
         accelerator: str = "auto",
         early_stopping_patience: int | None = 10,
         show_progress_bar: bool | None = None,
@@ -122,8 +122,10 @@ class GenAR:
             counts in model gene order (already clipped at the cap).
         validation
             The same three arrays for the validation spots: enables early stopping and best-weight selection.
-        max_epochs, seed, accelerator
-            Passed to the Lightning trainer; the seed fixes initialisation, shuffling and dropout.
+        max_epochs, accelerator
+            Passed to the Lightning trainer.
+        random_state
+            Fixes initialisation, shuffling and dropout.
         early_stopping_patience
             Epochs without improvement of the validation loss before stopping (``None``: never stop early).
         show_progress_bar
@@ -135,81 +137,50 @@ class GenAR:
         """
         import lightning as L
 
-        from ..train import BestWeights, GenARTrainingPlan, History, spot_dataset, spot_loader
+        from ..train import (
+            BestWeights,
+            make_trainer,
+            quiet_lightning,
+            spot_dataset,
+            spot_loader,
+            training_callbacks,
+        )
 
-        cfg = self.config
-        L.seed_everything(seed, workers=True, verbose=False)
-        self._reinitialise(seed)
+        L.seed_everything(random_state, workers=True, verbose=False)
+        self._reinitialise(random_state)
         feats = np.asarray(features, dtype=np.float32)
         self.module.feature_mean.copy_(torch.from_numpy(feats.mean(0)))
         self.module.feature_std.copy_(torch.from_numpy(np.maximum(feats.std(0), 1e-6)))
+        batch_size = self.config.batch_size
         train_loader = spot_loader(
-            spot_dataset(feats, coords, counts), batch_size=cfg.batch_size, shuffle=True, seed=seed
+            spot_dataset(feats, coords, counts), batch_size=batch_size, shuffle=True, seed=random_state
         )
         val_loader = None
-        callbacks: list[L.Callback] = [History()]
         if validation is not None:
-            val_loader = spot_loader(spot_dataset(*validation), batch_size=max(cfg.batch_size, 256), shuffle=False)
-            callbacks.append(BestWeights("val/loss"))
-            if early_stopping_patience is not None:
-                callbacks.append(L.pytorch.callbacks.EarlyStopping("val/loss", patience=early_stopping_patience))
-        plan = GenARTrainingPlan(
-            self.module,
-            cap=self.cap,
-            alpha=cfg.alpha,
-            beta=cfg.beta,
-            final_loss=cfg.final_loss,
-            lr=cfg.lr,
-            weight_decay=cfg.weight_decay,
-            scale_weights=cfg.scale_weights,
-            micro_batch_size=cfg.micro_batch_size,
+            val_loader = spot_loader(spot_dataset(*validation), batch_size=max(batch_size, 256), shuffle=False)
+        callbacks = training_callbacks(
+            monitor=None if validation is None else "val/loss",
+            early_stopping_patience=early_stopping_patience,
+            checkpoint_dir=checkpoint_dir,
         )
-        show = settings.show_progress_bar if show_progress_bar is None else show_progress_bar
         ckpt_path = None if resume_from is None else checkpoint_file(resume_from)
-        if checkpoint_dir is not None:
-            callbacks.append(
-                L.pytorch.callbacks.ModelCheckpoint(
-                    dirpath=checkpoint_dir, filename="epoch{epoch:03d}", save_last=True, save_top_k=0, every_n_epochs=1
-                )
+        with quiet_lightning():
+            trainer = make_trainer(
+                max_epochs=max_epochs,
+                accelerator=accelerator,
+                callbacks=callbacks,
+                validate=val_loader is not None,
+                checkpointing=checkpoint_dir is not None,
+                show_progress_bar=settings.progress(show_progress_bar),
+                **trainer_kwargs,
             )
-        kwargs = {
-            "max_epochs": max_epochs,
-            "accelerator": accelerator,
-            "devices": 1,
-            "logger": False,
-            "enable_checkpointing": checkpoint_dir is not None,
-            "enable_progress_bar": show,
-            "enable_model_summary": False,
-            "deterministic": True,
-            "num_sanity_val_steps": 0,
-            "callbacks": callbacks,
-        }
-        if val_loader is None:
-            kwargs["limit_val_batches"] = 0
-        kwargs.update(trainer_kwargs)
-        pl_logger = logging.getLogger("lightning.pytorch")
-        level = pl_logger.level
-        pl_logger.setLevel(logging.WARNING)  # no "GPU available: False" banners in notebooks
-        try:
-            with warnings.catch_warnings():
-                # in-memory tensors need no loader workers; epoch-level logging needs no logging interval
-                warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-                warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
-                warnings.filterwarnings(
-                    "ignore", message=r".*defined a `validation_step` but have no `val_dataloader`.*"
-                )
-                # raised inside Lightning's own code by newer torch releases; nothing a user can act on
-                warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
-                trainer = L.Trainer(log_every_n_steps=1, **kwargs)
-                # weights_only: a checkpoint is a torch pickle; load it without running code it may carry
-                trainer.fit(plan, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
-        finally:
-            pl_logger.setLevel(level)
+            # weights_only: a checkpoint is a torch pickle; load it without running code it may carry
+            trainer.fit(self._training_plan(), train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
         self.module.cpu().eval()
         self.history = callbacks[0].rows
         best = next((c for c in callbacks if isinstance(c, BestWeights)), None)
         self.train_info = {
-            "seed": seed,
+            "random_state": random_state,
             "max_epochs": max_epochs,
             "epochs_run": len(self.history),
             "best_epoch": None if best is None else best.best_epoch,
@@ -224,10 +195,27 @@ class GenAR:
         logger.info("trained GenAR for %d epochs on %d spots", len(self.history), len(feats))
         return self
 
-    def _reinitialise(self, seed: int) -> None:
+    def _training_plan(self):
+        """The Lightning plan that trains :attr:`module` with this model's loss and optimiser settings."""
+        from ..train import GenARTrainingPlan
+
+        cfg = self.config
+        return GenARTrainingPlan(
+            self.module,
+            cap=self.cap,
+            alpha=cfg.alpha,
+            beta=cfg.beta,
+            final_loss=cfg.final_loss,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            scale_weights=cfg.scale_weights,
+            micro_batch_size=cfg.micro_batch_size,
+        )
+
+    def _reinitialise(self, random_state: int) -> None:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.module._init_weights()
+            torch.manual_seed(random_state)
+            self.module.init_weights()
 
     # -- decoding ---------------------------------------------------------------------------------------------
     def predict_counts(
@@ -236,8 +224,8 @@ class GenAR:
         """Decode counts for every spot: int32 array ``(n_samples, N, n_genes)`` in model gene order.
 
         ``decoding`` takes the keywords of :meth:`iter_predictions` (``greedy``, ``temperature``, ``top_k``,
-        ``seed``, ``batch_size``, ``device``, ``show_progress_bar``); use that method to reduce the samples batch
-        by batch instead of holding them all.
+        ``random_state``, ``batch_size``, ``device``, ``show_progress_bar``); use that method to reduce the samples
+        batch by batch instead of holding them all.
         """
         out = np.empty((n_samples, len(features), len(self.genes)), dtype=np.int32)
         for rows, tokens in self.iter_predictions(features, coords, n_samples=n_samples, **decoding):
@@ -253,7 +241,7 @@ class GenAR:
         greedy: bool | None = None,
         temperature: float = 1.0,
         top_k: int | None = None,
-        seed: int = 0,
+        random_state: int = 0,
         batch_size: int = 256,
         device: str | torch.device | None = None,
         show_progress_bar: bool | None = None,
@@ -261,12 +249,10 @@ class GenAR:
         """Yield ``(rows, tokens)`` per batch of spots: ``tokens`` is int32 ``(n_samples, len(rows), n_genes)``.
 
         ``greedy`` (default: ``n_samples == 1``) takes the most likely token at every scale; otherwise tokens are
-        sampled with ``temperature`` and ``top_k`` from a generator seeded with ``seed`` (the samples of a batch
+        sampled with ``temperature`` and ``top_k`` from a generator seeded with ``random_state`` (the samples of a batch
         are drawn one after the other). Memory stays bounded by one batch of samples whatever the number of spots.
         """
         from tqdm.auto import tqdm
-
-        from ..pp._embed import resolve_device
 
         self._check_trained()
         if n_samples < 1 or batch_size < 1:
@@ -296,9 +282,9 @@ class GenAR:
             raise ValueError(msg)
         dev = resolve_device(device)
         module = self.module.to(dev).eval()
-        generator = torch.Generator(device=dev).manual_seed(seed)
+        generator = torch.Generator(device=dev).manual_seed(random_state)
         N = feats.shape[0]
-        show = settings.show_progress_bar if show_progress_bar is None else show_progress_bar
+        show = settings.progress(show_progress_bar)
         cache = module.new_cache(min(64, batch_size, max(N, 1)), device=dev)  # one set of buffers for every batch
         try:
             with tqdm(total=N * n_samples, desc="predict", unit="spot", disable=not show) as bar:
@@ -337,8 +323,6 @@ class GenAR:
         The JSON holds the config, the panel in model order, scales, cap, encoder, history, training information,
         the calibration from :func:`genar.tl.calibrate` and the genar version.
         """
-        from .. import __version__
-
         self._check_trained()
         manifest = {
             "genar_version": __version__,

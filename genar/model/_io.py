@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..datasets._download import sha256sum
+from .._files import sha256sum
 
 WEIGHTS = "model.safetensors"
 MANIFEST = "genar.json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
@@ -11,7 +12,7 @@ from torch.nn import functional as F
 from ._attention import KVCache
 from ._blocks import AdaLNBlock, Condition
 from ._scales import block_causal_mask, level_index, pooling_matrix, transfer_matrix
-from ._targets import _CHUNK_ELEMENTS
+from ._targets import CHUNK_ELEMENTS
 
 
 class GenARModule(nn.Module):
@@ -60,7 +61,7 @@ class GenARModule(nn.Module):
         cond_dropout: float = 0.0,
         n_freqs: int = 8,
         gene_film: bool = True,
-        head: str = "tokens",
+        head: Literal["tokens", "regression"] = "tokens",
     ) -> None:
         super().__init__()
         if head not in ("tokens", "regression"):
@@ -93,7 +94,7 @@ class GenARModule(nn.Module):
         pool = torch.cat([pooling_matrix(n, n_genes) for n in self.scales])  # (L, n_genes)
         self.register_buffer("pool_LG", pool, persistent=False)
         self.register_buffer("up_in_out", self._upsampling(), persistent=False)
-        self._init_weights()
+        self.init_weights()
 
     def _upsampling(self) -> torch.Tensor:
         """``(L - scales[0], L - scales[-1])``: broadcasts tokens of scales ``0..K-2`` to positions of ``1..K-1``."""
@@ -105,7 +106,8 @@ class GenARModule(nn.Module):
             row, col = row + s[k], col + s[k - 1]
         return up
 
-    def _init_weights(self) -> None:
+    def init_weights(self) -> None:
+        """Initialise every weight: truncated normal (std 0.02), zero biases, zero adaLN and FiLM gates."""
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
@@ -261,7 +263,7 @@ class GenARModule(nn.Module):
             if self.head_kind == "regression":
                 tokens_BN = self.head(head_in).view(B, n).expm1().round().clamp(0, self.vocab - 1).long()
             else:
-                rows = max(1, _CHUNK_ELEMENTS // self.vocab)  # logits chunk by chunk: no (B, n, vocab) tensor
+                rows = max(1, CHUNK_ELEMENTS // self.vocab)  # logits chunk by chunk: no (B, n, vocab) tensor
                 tokens_BN = torch.cat(
                     [
                         choose_tokens(

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import torch
 
+from .._scales import gene_windows
+
 
 def level_index(scales: Sequence[int]) -> torch.Tensor:
     """Scale index of every position of the flattened sequence, shape ``(L,)`` with ``L = sum(scales)``."""
@@ -20,12 +22,8 @@ def block_causal_mask(scales: Sequence[int]) -> torch.Tensor:
 
 def pooling_matrix(n_groups: int, n_genes: int) -> torch.Tensor:
     """``(n_groups, n_genes)`` matrix averaging contiguous, equal-width windows of genes (the scale's groups)."""
-    if n_genes % n_groups:
-        msg = f"A scale of {n_groups} groups does not divide {n_genes} genes."
-        raise ValueError(msg)
-    width = n_genes // n_groups
-    group = torch.arange(n_genes) // width
-    return (group[None, :] == torch.arange(n_groups)[:, None]).float() / width
+    group = torch.from_numpy(gene_windows(n_groups, n_genes))
+    return (group[None, :] == torch.arange(n_groups)[:, None]).float() / (n_genes // n_groups)
 
 
 def transfer_matrix(coarse: int, fine: int, n_genes: int) -> torch.Tensor:

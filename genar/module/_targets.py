@@ -59,7 +59,7 @@ def banded_kl(logits_BNV: torch.Tensor, idx_BNW: torch.Tensor, weight_BNW: torch
 
 #: Rows of logits computed at once by :func:`head_banded_kl`: keeps each temporary near 16 MB, under glibc's
 #: mmap threshold, so the buffers are reused from the heap instead of being mapped (and page-faulted) anew.
-_CHUNK_ELEMENTS = 4 * 1024 * 1024
+CHUNK_ELEMENTS = 4 * 1024 * 1024
 
 
 class _HeadBandedKL(torch.autograd.Function):
@@ -72,7 +72,7 @@ class _HeadBandedKL(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h_NC, weight_VC, bias_V, idx_NW, weight_NW):
         N, V = h_NC.shape[0], weight_VC.shape[0]
-        chunk = max(1, _CHUNK_ELEMENTS // V)
+        chunk = max(1, CHUNK_ELEMENTS // V)
         lse_N = h_NC.new_empty(N)
         picked_NW = h_NC.new_empty(idx_NW.shape)
         for s in range(0, N, chunk):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import _keys
+from .._docs import doc_params
 from .._validate import check_key, get_table
 from ._utils import new_axes
 
@@ -15,13 +16,14 @@ if TYPE_CHECKING:
     from spatialdata import SpatialData
 
 
+@doc_params
 def gene_correlation(
     sdata: SpatialData,
     *,
     section: str | None = None,
     top: int = 50,
     table_key: str = _keys.PANEL_TABLE,
-    key: str = "genar_evaluation",
+    evaluation_key: str = _keys.EVALUATION,
     ax: Axes | None = None,
 ) -> Axes:
     """Bar chart of the ``top`` per-gene Pearson correlations of one section, with PCC-10/50/200 marked.
@@ -34,19 +36,20 @@ def gene_correlation(
         Section to show (default: the first evaluated one).
     top
         Number of genes drawn.
-    table_key, key
-        Where :func:`genar.tl.evaluate` wrote its results.
-    ax
-        Axes to draw into (default: a new figure).
+    {table_key}
+    {evaluation_key}
+    {ax}
 
     Returns
     -------
     The Axes. Genes with undefined correlation are left out; PCC-k lines are drawn for the k that are defined.
     """
     table = get_table(sdata, table_key)
-    check_key(table.uns, key, where=f"sdata.tables[{table_key!r}].uns", hint="Run `genar.tl.evaluate` first.")
-    per_gene = table.uns[key]["per_gene"]
-    summary = table.uns[key]["summary"]
+    check_key(
+        table.uns, evaluation_key, where=f"sdata.tables[{table_key!r}].uns", hint="Run `genar.tl.evaluate` first."
+    )
+    per_gene = table.uns[evaluation_key]["per_gene"]
+    summary = table.uns[evaluation_key]["summary"]
     section = section or str(per_gene.columns[0])
     check_key(per_gene, section, where="the evaluated sections", hint="Run `genar.tl.evaluate` on it first.")
     r = per_gene[section].dropna().sort_values(ascending=False).iloc[:top]

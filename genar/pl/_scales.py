@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import _keys
+from .._docs import doc_params
 from .._validate import check_key, get_table
 from ._utils import new_axes
 
@@ -15,11 +16,12 @@ if TYPE_CHECKING:
     from spatialdata import SpatialData
 
 
+@doc_params
 def scales(
     sdata: SpatialData,
     *,
     table_key: str = _keys.PANEL_TABLE,
-    key: str = _keys.GENE_GROUPS,
+    gene_group_key: str = _keys.GENE_GROUPS,
     show_genes: bool | None = None,
     ax: Axes | None = None,
 ) -> Axes:
@@ -29,12 +31,11 @@ def scales(
     ----------
     sdata
         SpatialData after :func:`genar.pp.cluster_genes`.
-    table_key, key
-        Where :func:`genar.pp.cluster_genes` wrote the hierarchy.
+    {table_key}
+    {gene_group_key}
     show_genes
         Label the columns with gene names (default: when there are at most 60 genes).
-    ax
-        Axes to draw into (default: a new figure).
+    {ax}
 
     Returns
     -------
@@ -42,9 +43,9 @@ def scales(
     top), so neighbouring groups alternate between light and dark.
     """
     table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` first.")
-    check_key(table.varm, key, where="table.varm", hint="Run `genar.pp.cluster_genes` first.")
-    groups = np.asarray(table.varm[key]).T  # (scales, genes)
-    n_per_scale = table.uns[key]["scales"]
+    check_key(table.varm, gene_group_key, where="table.varm", hint="Run `genar.pp.cluster_genes` first.")
+    groups = np.asarray(table.varm[gene_group_key]).T  # (scales, genes)
+    n_per_scale = table.uns[gene_group_key]["scales"]
     ax = new_axes(ax, figsize=(8.0, 0.5 * len(n_per_scale) + 1))
     ax.imshow(groups % 2, aspect="auto", cmap="Greys", interpolation="nearest", vmin=-0.5, vmax=1.5)
     ax.set_yticks(np.arange(len(n_per_scale)), [f"{n} groups" for n in n_per_scale])

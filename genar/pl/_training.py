@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .._docs import doc_params
 from ._utils import new_axes
 
 if TYPE_CHECKING:
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
     from ..model import GenAR
 
 
+@doc_params
 def training(model: GenAR, *, per_scale: bool = True, ax: Axes | None = None) -> Axes:
     """Plot the training (and validation) loss per epoch, total and per scale.
 
@@ -21,8 +23,7 @@ def training(model: GenAR, *, per_scale: bool = True, ax: Axes | None = None) ->
         A model trained with :func:`genar.tl.fit` (or loaded with its history).
     per_scale
         Also draw the loss of every scale (thin lines).
-    ax
-        Axes to draw into (default: a new figure).
+    {ax}
 
     Returns
     -------

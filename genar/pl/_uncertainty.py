@@ -1,4 +1,4 @@
-"""genar.pl.uncertainty: measured counts, the prediction and the width of its 90% interval, side by side."""
+"""genar.pl.uncertainty: measured counts, the prediction and the width of its predictive interval, side by side."""
 
 from __future__ import annotations
 
@@ -8,31 +8,38 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import _keys
+from .._docs import doc_params
+from .._keys import PredictionKeys
+from .._tables import section_mask
 from .._validate import check_key, get_table
-from ._spatial import _background, _column, _spot_radius, draw_spots, spatial
+from ._draw import background, draw_spots, gene_column, spot_radius
+from ._spatial import spatial
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from spatialdata import SpatialData
 
 
+@doc_params
 def uncertainty(
     sdata: SpatialData,
     genes: str | Sequence[str],
     *,
     section: str,
-    layer: str = "genar_counts",
-    truth_layer: str | None = _keys.COUNTS_LAYER,
+    predicted_layer: str = _keys.PREDICTED_LAYER,
+    layer: str | None = _keys.COUNTS_LAYER,
     image: bool = True,
     table_key: str = _keys.PANEL_TABLE,
     cmap: str = "viridis",
     width_cmap: str = "magma",
     ax: Sequence[Axes] | None = None,
 ) -> list[Axes]:
-    """For each gene: measured counts, the point prediction, and the width of the predicted 90% interval.
+    """For each gene: measured counts, the point prediction, and the width of the predictive interval.
 
     The first two panels share a colour scale (log1p of the counts), as in :func:`genar.pl.spatial`; the third
-    shows ``q95 − q05`` in counts on its own scale: where it is wide, the model is unsure of that gene there.
+    shows the width of the interval between the lowest and highest quantile that :func:`genar.tl.predict` wrote
+    (``q95 − q05`` by default, a 90% interval), in counts on its own scale: where it is wide, the model is unsure of
+    that gene there.
 
     Parameters
     ----------
@@ -42,14 +49,12 @@ def uncertainty(
         Gene(s) to show, one row each.
     section
         The section to show.
+    {predicted_layer}
     layer
-        The point prediction; its ``_q05`` and ``_q95`` layers hold the interval.
-    truth_layer
-        Measured counts (``None`` for a slide without them: prediction and width only).
+        Layer with the measured raw counts (``None`` for a slide without them: prediction and width only).
     image
         Draw the H&E image under the spots.
-    table_key
-        The panel table.
+    {table_key}
     cmap, width_cmap
         Colour maps of the counts and of the interval width.
     ax
@@ -64,11 +69,18 @@ def uncertainty(
 
     table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` first.")
     genes = [genes] if isinstance(genes, str) else list(genes)
-    lo, hi = f"{layer}_q05", f"{layer}_q95"
+    check_key(table.layers, predicted_layer, where="table.layers", hint="Run `genar.tl.predict` first.")
+    keys = PredictionKeys.of(table, predicted_layer)
+    if keys.interval is None:
+        msg = (
+            f"Layer {predicted_layer!r} has no predictive interval (its provenance records the quantiles "
+            f"{list(keys.quantiles)}). Run `genar.tl.predict(..., n_samples=100)` first."
+        )
+        raise KeyError(msg)
+    lo, hi = (keys.quantile(q) for q in keys.interval)
     for name in (lo, hi):
         check_key(table.layers, name, where="table.layers", hint="Run `genar.tl.predict(..., n_samples=100)` first.")
-    layers = [layer] if truth_layer is None else [truth_layer, layer]
-    columns = len(layers) + 1
+    columns = (1 if layer is None else 2) + 1
     if ax is None:
         _, grid = plt.subplots(len(genes), columns, figsize=(4 * columns, 4 * len(genes)), squeeze=False)
         axes = list(grid.ravel())
@@ -77,15 +89,26 @@ def uncertainty(
         if len(axes) != len(genes) * columns:
             msg = f"`ax` must hold {len(genes) * columns} Axes (genes × {columns}); got {len(axes)}."
             raise ValueError(msg)
-    counts_axes = [a for i, a in enumerate(axes) if i % columns < len(layers)]
-    spatial(sdata, genes, section=section, layers=layers, image=image, table_key=table_key, cmap=cmap, ax=counts_axes)
-    rows = (table.obs[_keys.SECTION].astype(str) == section).to_numpy()
-    xy = np.asarray(table.obsm["spatial"])[rows, :2]
-    radius = _spot_radius(sdata, table, section)
-    background = _background(sdata, table, section) if image else None
+    counts_axes = [a for i, a in enumerate(axes) if i % columns < columns - 1]
+    spatial(
+        sdata,
+        genes,
+        section=section,
+        layer=layer,
+        predicted_layers=[predicted_layer],
+        image=image,
+        table_key=table_key,
+        cmap=cmap,
+        ax=counts_axes,
+    )
+    rows = section_mask(table, section)
+    xy = np.asarray(table.obsm[_keys.SPATIAL])[rows, :2]
+    radius = spot_radius(sdata, table, section)
+    under = background(sdata, table, section) if image else None
+    q_lo, q_hi = (_keys.quantile_suffix(q) for q in keys.interval)
     for i, g in enumerate(genes):
         j = table.var_names.get_loc(g)
-        width = _column(table.layers[hi], rows, j) - _column(table.layers[lo], rows, j)
+        width = gene_column(table.layers[hi], rows, j) - gene_column(table.layers[lo], rows, j)
         draw_spots(
             axes[i * columns + columns - 1],
             xy,
@@ -93,8 +116,8 @@ def uncertainty(
             width,
             norm=Normalize(vmin=0.0, vmax=max(float(width.max()), 1.0)),
             cmap=width_cmap,
-            background=background,
-            title=f"{g} — 90% interval width",
-            label="q95 − q05 (counts)",
+            background=under,
+            title=f"{g} — {keys.interval_level}% interval width",
+            label=f"{q_hi} − {q_lo} (counts)",
         )
     return axes

@@ -1,7 +1,8 @@
 """Preprocessing: gene panel, gene hierarchy, histology patches and embeddings."""
 
+from .._scales import PAPER_SCALES, check_scales, group_ids
 from ._embed import embed_patches
-from ._gene_groups import PAPER_SCALES, check_scales, cluster_genes, group_ids
+from ._gene_groups import cluster_genes
 from ._patches import extract_patches, iter_patches, read_patches
 from ._select import select_genes
 from ._spots import TECHNOLOGIES, make_spots

@@ -8,9 +8,11 @@ import numpy as np
 
 from .. import _keys
 from .._copy import supports_copy
+from .._device import resolve_device
+from .._docs import doc_params
 from .._logging import logger
 from .._settings import settings
-from .._validate import check_key, get_table
+from .._validate import check_key, check_overwrite, get_table
 from ._patches import iter_patches
 
 if TYPE_CHECKING:
@@ -18,17 +20,8 @@ if TYPE_CHECKING:
     from spatialdata import SpatialData
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """The device to run on: the argument, else ``genar.settings.device``, else CUDA when available, else CPU."""
-    import torch
-
-    device = device if device is not None else settings.device
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(device)
-
-
 @supports_copy
+@doc_params
 def embed_patches(
     sdata: SpatialData,
     *,
@@ -38,6 +31,7 @@ def embed_patches(
     table_key: str = _keys.PANEL_TABLE,
     patches_key: str = _keys.PATCHES,
     key_added: str = _keys.HISTOLOGY,
+    overwrite: bool = False,
     show_progress_bar: bool | None = None,
 ) -> None:
     """Embed every spot's H&E patch with a histology encoder.
@@ -55,14 +49,13 @@ def embed_patches(
         ``benchmarks/encoder_choice.py``.
     batch_size
         Patches per forward pass.
-    device
-        Torch device (default: ``genar.settings.device``, else CUDA when available, else CPU).
-    table_key, patches_key
-        Where :func:`extract_patches` wrote the patch geometry.
+    {device}
+    {table_key}
+    {patches_key}
     key_added
         Key of the outputs.
-    show_progress_bar
-        Show a progress bar (default: ``genar.settings.show_progress_bar``).
+    {overwrite}
+    {show_progress_bar}
 
     Returns
     -------
@@ -80,6 +73,9 @@ def embed_patches(
 
     table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` first.")
     check_key(table.obsm, patches_key, where="table.obsm", hint="Run `genar.pp.extract_patches` first.")
+    check_overwrite(
+        key_added in table.obsm, f"Histology features (obsm[{key_added!r}])", overwrite=overwrite, rename="key_added"
+    )
     if batch_size < 1:
         msg = f"`batch_size` must be at least 1; got {batch_size}."
         raise ValueError(msg)
@@ -87,7 +83,7 @@ def embed_patches(
     dev = resolve_device(device)
     model = get_encoder(encoder).to(dev)
     features = np.empty((table.n_obs, info["dim"]), dtype=np.float32)
-    show = settings.show_progress_bar if show_progress_bar is None else show_progress_bar
+    show = settings.progress(show_progress_bar)
     with tqdm(total=table.n_obs, desc=f"embed ({info['name']})", unit="patch", disable=not show) as bar:
         for rows, patches in iter_patches(sdata, batch_size=batch_size, table_key=table_key, patches_key=patches_key):
             feats = model(torch.from_numpy(patches).to(dev))

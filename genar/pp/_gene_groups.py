@@ -10,71 +10,31 @@ from scipy import sparse
 
 from .. import _keys
 from .._copy import supports_copy
+from .._docs import doc_params
 from .._logging import logger
-from .._validate import check_sections, get_counts, get_table, sections_of
+from .._scales import PAPER_SCALES, check_scales, group_ids
+from .._tables import section_mask
+from .._validate import check_overwrite, check_sections, get_counts, get_table, sections_of
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
 
-#: The paper's scales: number of tokens (gene groups) per scale, coarse to fine.
-PAPER_SCALES = (1, 4, 8, 40, 100, 200)
-
-
-def check_scales(scales: Sequence[int], n_genes: int) -> tuple[int, ...]:
-    """Validate a scale schedule for a panel of ``n_genes`` genes and return it as a tuple.
-
-    Scales are the number of gene groups per scale, coarse to fine: positive, strictly increasing, each a
-    divisor of the panel size (so every group at a scale has the same number of genes), ending at the panel
-    size (the finest scale predicts one count per gene).
-    """
-    scales = tuple(int(s) for s in scales)
-    if not scales:
-        msg = "`scales` is empty; pass the number of gene groups per scale, e.g. (1, 4, 8, 40, 100, 200)."
-        raise ValueError(msg)
-    if any(s < 1 for s in scales) or any(b <= a for a, b in zip(scales, scales[1:], strict=False)):
-        msg = f"`scales` must be positive and strictly increasing (coarse to fine); got {scales}."
-        raise ValueError(msg)
-    if scales[-1] != n_genes:
-        msg = (
-            f"The finest scale must equal the panel size ({n_genes} genes); got scales {scales}. "
-            f"Append {n_genes} or choose a panel of {scales[-1]} genes in `genar.pp.select_genes`."
-        )
-        raise ValueError(msg)
-    bad = [s for s in scales if n_genes % s]
-    if bad:
-        divisors = [d for d in range(1, n_genes + 1) if n_genes % d == 0]
-        msg = (
-            f"Every scale must divide the panel size {n_genes} so groups have equal sizes; {bad} do not. "
-            f"Divisors of {n_genes}: {divisors}."
-        )
-        raise ValueError(msg)
-    return scales
-
-
-def group_ids(scales: Sequence[int], n_genes: int) -> np.ndarray:
-    """Group of every gene (in model order) at every scale: contiguous, equal-width windows.
-
-    Returns an int array of shape ``(n_genes, n_scales)``; column ``k`` holds ``gene_index // (n_genes // scales[k])``.
-    These are exactly the pooling groups of the model.
-    """
-    scales = check_scales(scales, n_genes)
-    genes = np.arange(n_genes)
-    return np.stack([genes // (n_genes // s) for s in scales], axis=1).astype(np.int64)
-
 
 @supports_copy
+@doc_params
 def cluster_genes(
     sdata: SpatialData,
     *,
     scales: Sequence[int] = PAPER_SCALES,
     method: Literal["kmeans", "balanced", "random"] = "kmeans",
-    sections: str | Sequence[str] | None = None,
+    train_sections: str | Sequence[str] | None = None,
     table_key: str = _keys.PANEL_TABLE,
     layer: str | None = _keys.COUNTS_LAYER,
     n_top_clusters: int = 4,
     subcluster_size: int = 12,
     random_state: int = 0,
     key_added: str = _keys.GENE_GROUPS,
+    overwrite: bool = False,
 ) -> None:
     """Order the panel genes by clustering their expression profiles, and fix the gene group at every scale.
 
@@ -96,18 +56,16 @@ def cluster_genes(
         whose tree is exactly the scales (each group is split into equal-size, co-expressed parts), so every
         group at every scale is a cluster; needs each scale to divide the next. ``'random'``: a random order
         (seeded by ``random_state``), the ablation that shows what the clustering is worth.
-    sections
+    train_sections
         Training sections whose spots define the profiles. Default: those :func:`~genar.pp.select_genes` used.
-    table_key
-        Panel table.
-    layer
-        Layer with raw counts (``None``: ``X``).
+    {table_key}
+    {layer}
     n_top_clusters, subcluster_size
         Parameters of ``method='kmeans'``.
-    random_state
-        Seed of k-means; the same seed gives the same order.
+    {random_state}
     key_added
         Key of the outputs.
+    {overwrite}
 
     Returns
     -------
@@ -125,6 +83,9 @@ def cluster_genes(
     >>> genar.pp.cluster_genes(sdata, scales=(1, 4, 8, 40, 100, 200))  # doctest: +SKIP
     """
     table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` first.")
+    check_overwrite(
+        key_added in table.varm, f"A gene hierarchy (varm[{key_added!r}])", overwrite=overwrite, rename="key_added"
+    )
     n_genes = table.n_vars
     scales = check_scales(scales, n_genes)
     if method not in ("kmeans", "balanced", "random"):
@@ -139,11 +100,11 @@ def cluster_genes(
                 "or method='kmeans'."
             )
             raise ValueError(msg)
-    if sections is None:
-        sections = table.uns.get(_keys.PANEL_TABLE, {}).get("params", {}).get("sections")
-    train = check_sections(sections, sections_of(table))
+    if train_sections is None:
+        train_sections = _keys.panel_params(table).get("train_sections")
+    train = check_sections(train_sections, sections_of(table), argument="train_sections")
     counts = sparse.csr_matrix(get_counts(table, layer))
-    in_train = table.obs[_keys.SECTION].astype(str).isin(train).to_numpy()
+    in_train = section_mask(table, train)
     # Cluster in a canonical (alphabetical) gene order so the result does not depend on the current column order.
     canon = np.argsort(table.var_names.to_numpy(str), kind="stable")
     features = _gene_profiles(counts[in_train][:, canon], table.obs[_keys.SECTION].to_numpy()[in_train])
@@ -163,7 +124,7 @@ def cluster_genes(
         "scales": list(scales),
         "params": {
             "method": method,
-            "sections": list(train),
+            "train_sections": list(train),
             "layer": layer,
             "n_top_clusters": n_top_clusters,
             "subcluster_size": subcluster_size,

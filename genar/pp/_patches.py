@@ -10,16 +10,21 @@ import numpy as np
 
 from .. import _keys
 from .._copy import supports_copy
-from .._logging import logger
-from .._validate import check_key, get_table, sections_of
-from ._geometry import (
+from .._docs import doc_params
+from .._geometry import (
+    check_rgb_uint8,
+    choose_level,
     image_for_region,
     image_levels,
-    pixel_size,
+    recorded_pixel_size,
     region_of_section,
+    resolve_pixel_size,
     spot_centres_in_image,
     spot_diameter_in_image,
 )
+from .._logging import logger
+from .._tables import section_mask
+from .._validate import check_key, check_overwrite, get_table, sections_of
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -30,6 +35,7 @@ PAD_VALUE = 255
 
 
 @supports_copy
+@doc_params
 def extract_patches(
     sdata: SpatialData,
     *,
@@ -40,6 +46,7 @@ def extract_patches(
     pixel_size_um: float | Mapping[str, float] | None = None,
     spot_diameter_um: float | None = None,
     key_added: str = _keys.PATCHES,
+    overwrite: bool = False,
 ) -> None:
     """Define a square H&E patch centred on every spot, ``size_um`` micrometres wide, read at ``patch_px`` pixels.
 
@@ -55,8 +62,7 @@ def extract_patches(
         Edge of the patch in micrometres (112 µm: the 100 µm ST spot plus a margin).
     patch_px
         Edge, in pixels, to which each patch is resampled.
-    table_key
-        Table whose spots get patches.
+    {table_key}
     image_key
         Image to cut from (one key, or a dict per section). Default: the one image that shares a coordinate
         system with the section's spots.
@@ -69,6 +75,7 @@ def extract_patches(
         writes them, from ``spot_diameter_fullres``).
     key_added
         Key of the outputs.
+    {overwrite}
 
     Returns
     -------
@@ -88,6 +95,10 @@ def extract_patches(
     if int(patch_px) != patch_px or patch_px < 8:
         msg = f"`patch_px` must be an integer of at least 8 pixels; got {patch_px}."
         raise ValueError(msg)
+    if spot_diameter_um is not None and not (np.isfinite(spot_diameter_um) and spot_diameter_um > 0):
+        msg = f"`spot_diameter_um` must be a positive number of micrometres; got {spot_diameter_um}."
+        raise ValueError(msg)
+    check_overwrite(key_added in table.obsm, f"Patches (obsm[{key_added!r}])", overwrite=overwrite, rename="key_added")
     instance_key = table.uns.get("spatialdata_attrs", {}).get("instance_key", _keys.INSTANCE)
     check_key(table.obs, instance_key, where="table.obs")
 
@@ -95,7 +106,7 @@ def extract_patches(
     border = np.zeros(table.n_obs, dtype=bool)
     per_section = {}
     for section in sections_of(table):
-        rows = np.flatnonzero(table.obs[_keys.SECTION].astype(str).to_numpy() == section)
+        rows = np.flatnonzero(section_mask(table, section))
         region = region_of_section(table, section)
         key = image_key.get(section) if isinstance(image_key, Mapping) else image_key
         img_key, cs = image_for_region(sdata, region, key)
@@ -107,16 +118,25 @@ def extract_patches(
             raise ValueError(msg)
         diameter = None
         if spot_diameter_um is not None:
-            if not (np.isfinite(spot_diameter_um) and spot_diameter_um > 0):
-                msg = f"`spot_diameter_um` must be a positive number of micrometres; got {spot_diameter_um}."
-                raise ValueError(msg)
             diameter = (float(spot_diameter_um), spot_diameter_in_image(sdata, region, img_key, cs))
-        mpp = pixel_size(table, section, pixel_size_um, spot_diameter=diameter)
+        mpp = resolve_pixel_size(
+            f"section {section!r}'s image",
+            given=pixel_size_um,
+            section=section,
+            spot_diameter=diameter,
+            recorded=recorded_pixel_size(table, section),
+            ways=(
+                "`pixel_size_um=` (a number, or a dict per section)",
+                "`spot_diameter_um=` (the spots' true diameter, e.g. 55 for Visium: the pixel size follows from "
+                "their circles)",
+                f"table.uns['spatial'][{section!r}]['scalefactors'][{_keys.MICRONS_PER_PIXEL!r}]",
+            ),
+        )
         size_px = size_um / mpp
         xy = centres[positions]
         boxes[rows] = np.column_stack([xy - size_px / 2, xy + size_px / 2])
         levels = image_levels(sdata.images[img_key])
-        _check_rgb_uint8(levels[0], img_key)
+        check_rgb_uint8(levels[0], img_key)
         height, width = levels[0].shape[-2:]
         border[rows] = (
             (boxes[rows, 0] < 0) | (boxes[rows, 1] < 0) | (boxes[rows, 2] > width) | (boxes[rows, 3] > height)
@@ -130,7 +150,7 @@ def extract_patches(
                 UserWarning,
                 stacklevel=3,
             )
-        level = _choose_level(levels, size_px, patch_px)
+        level = choose_level(levels, max_downsample=size_px / patch_px)
         per_section[section] = {
             "image_key": img_key,
             "coordinate_system": cs,
@@ -144,25 +164,6 @@ def extract_patches(
     if border.any():
         logger.warning("%d patches reach beyond their image; the missing pixels are padded white", int(border.sum()))
     logger.info("added `obsm[%r]`: %d patches of %g µm at %d px", key_added, table.n_obs, size_um, patch_px)
-
-
-def _check_rgb_uint8(image, key: str) -> None:
-    if image.dtype != np.uint8 or image.shape[0] < 3:
-        msg = (
-            f"Image {key!r} has {image.shape[0]} channels of dtype {image.dtype}; extract_patches reads RGB uint8 "
-            "H&E images (0-255). Convert it first, e.g. with `(image * 255).astype('uint8')` for a 0-1 float image."
-        )
-        raise TypeError(msg)
-
-
-def _choose_level(levels: Sequence, size_px: float, patch_px: int) -> int:
-    """Coarsest pyramid level at which a patch still spans at least ``patch_px`` pixels."""
-    full_width = levels[0].shape[-1]
-    best = 0
-    for i, level in enumerate(levels):
-        if size_px * level.shape[-1] / full_width >= patch_px:
-            best = i
-    return best
 
 
 def read_patches(

@@ -12,8 +12,10 @@ from scipy import sparse
 
 from .. import _keys
 from .._copy import supports_copy
+from .._docs import doc_params
 from .._logging import logger
-from .._validate import check_sections, get_counts, get_table, sections_of
+from .._tables import section_mask, to_dense
+from .._validate import check_overwrite, check_sections, get_counts, get_table, sections_of
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -21,16 +23,17 @@ if TYPE_CHECKING:
 
 
 @supports_copy
+@doc_params
 def select_genes(
     sdata: SpatialData,
     n_genes: int = 200,
     *,
-    sections: str | Sequence[str] | None = None,
+    train_sections: str | Sequence[str] | None = None,
     genes: Sequence[str] | None = None,
     table_key: str = _keys.TABLE,
     layer: str | None = None,
     flavor: Literal["seurat_v3", "total_counts"] = "seurat_v3",
-    key_added: str = _keys.PANEL_TABLE,
+    table_added: str = _keys.PANEL_TABLE,
     overwrite: bool = False,
 ) -> None:
     """Choose the gene panel from the training sections and create the panel table.
@@ -46,7 +49,7 @@ def select_genes(
         SpatialData with a table of raw counts, e.g. from :func:`genar.datasets.her2st`.
     n_genes
         Panel size. Ignored when ``genes`` is given.
-    sections
+    train_sections
         Training sections (``obs['section']``) the panel is chosen on. Default: all. A table without a
         ``section`` column (e.g. from ``spatialdata_io.visium``) has one section per annotated shapes element,
         named after it; the panel table gets that column, the source table is left as it is.
@@ -62,14 +65,13 @@ def select_genes(
     flavor
         ``'seurat_v3'`` (highly variable genes on raw counts; needs scikit-misc) or ``'total_counts'`` (the
         most expressed genes).
-    key_added
+    table_added
         Name of the new panel table.
-    overwrite
-        Replace an existing table named ``key_added``.
+    {overwrite}
 
     Returns
     -------
-    Nothing; adds ``sdata.tables[key_added]``, annotating the same spot elements as ``table_key``, with
+    Nothing; adds ``sdata.tables[table_added]``, annotating the same spot elements as ``table_key``, with
 
     ``X`` and ``layers['counts']``
         Raw counts of the panel genes (sparse, int32).
@@ -81,7 +83,7 @@ def select_genes(
         Rank of the gene's variance of log2(x + 1) over the training spots (0 = most variable; unmeasured genes
         last). :func:`genar.tl.evaluate` scores the 50 first as a gene set fixed before any test slide is seen.
     ``uns['genar']['params']``
-        The arguments used, including the training ``sections`` and the ``unmeasured_genes``.
+        The arguments used, including the ``train_sections`` and the ``unmeasured_genes``.
     ``obs``, ``obsm``, ``uns['spatial']``
         Copied from ``table_key`` (spots, coordinates, scale factors).
 
@@ -89,25 +91,23 @@ def select_genes(
 
     Examples
     --------
-    >>> genar.pp.select_genes(sdata, 200, sections=["C2", "C3", "C4"])  # doctest: +SKIP
+    >>> genar.pp.select_genes(sdata, 200, train_sections=["C2", "C3", "C4"])  # doctest: +SKIP
     """
     import anndata as ad
     from spatialdata.models import TableModel
 
     table = get_table(sdata, table_key, hint="Load data with `genar.datasets.her2st()` or pass `table_key=`.")
-    if key_added in sdata.tables and not overwrite:
-        msg = (
-            f"sdata.tables[{key_added!r}] exists already. Pass `overwrite=True` to replace it, or another `key_added`."
-        )
-        raise ValueError(msg)
+    check_overwrite(
+        table_added in sdata.tables, f"sdata.tables[{table_added!r}]", overwrite=overwrite, rename="table_added"
+    )
     table = _with_sections(table, table_key)
     counts = sparse.csr_matrix(get_counts(table, layer))
     if table.var_names.has_duplicates:
         dups = table.var_names[table.var_names.duplicated()].unique().tolist()
         msg = f"The gene names of table {table_key!r} are not unique: {dups[:10]}. Run `adata.var_names_make_unique()`."
         raise ValueError(msg)
-    train = check_sections(sections, sections_of(table))
-    in_train = table.obs[_keys.SECTION].astype(str).isin(train).to_numpy()
+    train = check_sections(train_sections, sections_of(table), argument="train_sections")
+    in_train = section_mask(table, train)
     train_counts = counts[in_train]
 
     if genes is not None:
@@ -149,10 +149,10 @@ def select_genes(
         layers={_keys.COUNTS_LAYER: panel_counts.copy()},
         uns={k: v for k, v in table.uns.items() if k == "spatial"},
     )
-    new.uns[_keys.PANEL_TABLE] = {
+    new.uns[_keys.PANEL] = {
         "params": {
             "n_genes": len(panel),
-            "sections": list(train),
+            "train_sections": list(train),
             "flavor": "given" if genes is not None else flavor,
             "table_key": table_key,
             "layer": layer,
@@ -165,10 +165,10 @@ def select_genes(
         region_key=attrs.get("region_key"),
         instance_key=attrs.get("instance_key"),
     )
-    if key_added in sdata.tables:
-        del sdata.tables[key_added]
-    sdata.tables[key_added] = new
-    logger.info("added `sdata.tables[%r]` with %d panel genes chosen on sections %s", key_added, len(panel), train)
+    if table_added in sdata.tables:
+        del sdata.tables[table_added]
+    sdata.tables[table_added] = new
+    logger.info("added `sdata.tables[%r]` with %d panel genes chosen on sections %s", table_added, len(panel), train)
 
 
 def _with_sections(table, table_key: str):
@@ -262,7 +262,7 @@ def _variable_genes(
 
 def _variance_rank(train_counts, measured: np.ndarray) -> np.ndarray:
     """Rank of each column by its variance of log2(x + 1) over the training rows (0 = highest; unmeasured last)."""
-    X = train_counts.toarray() if sparse.issparse(train_counts) else np.asarray(train_counts)
+    X = to_dense(train_counts)
     variance = np.log2(X.astype(float) + 1.0).var(axis=0) if X.shape[0] else np.zeros(X.shape[1])
     variance = np.where(measured, variance, -np.inf)
     order = np.argsort(-variance, kind="stable")

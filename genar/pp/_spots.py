@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
 from .. import _keys
+from .._copy import supports_copy
+from .._docs import doc_params
+from .._geometry import check_rgb_uint8, choose_level, image_levels, resolve_pixel_size
 from .._logging import logger
-from .._validate import check_key
-from ._geometry import image_levels
+from .._validate import check_key, check_overwrite
 from ._tissue import detect_tissue
 
 if TYPE_CHECKING:
+    from anndata import AnnData
+    from geopandas import GeoDataFrame
     from spatialdata import SpatialData
+
+Technology = Literal["st", "visium", "visium_hd_8um", "visium_hd_16um"]
+Grid = Literal["hex", "square"]
+Shape = Literal["circle", "square"]
 
 
 @dataclass(frozen=True)
@@ -24,8 +32,8 @@ class SpotLayout:
 
     diameter_um: float
     spacing_um: float
-    grid: str
-    shape: str  # "circle" or "square"
+    grid: Grid
+    shape: Shape
 
 
 #: Capture geometries that :func:`make_spots` can imitate (``technology=``).
@@ -43,22 +51,24 @@ TECHNOLOGIES = {
 TISSUE_LEVEL_MAX_PX = 2048
 
 
+@supports_copy
+@doc_params
 def make_spots(
     sdata: SpatialData,
     image_key: str,
     *,
-    technology: str = "st",
+    technology: Technology = "st",
     diameter_um: float | None = None,
     spacing_um: float | None = None,
-    grid: str | None = None,
-    shape: str | None = None,
+    grid: Grid | None = None,
+    shape: Shape | None = None,
     pixel_size_um: float | None = None,
     micron_coordinate_system: str | None = None,
     tissue_mask: np.ndarray | None = None,
     min_tissue_fraction: float = 0.5,
     section: str | None = None,
-    key_added: str = _keys.PANEL_TABLE,
-    shapes_key: str | None = None,
+    table_added: str = _keys.PANEL_TABLE,
+    shapes_added: str | None = None,
     overwrite: bool = False,
 ) -> None:
     """Lay pseudo-spots over the tissue of an H&E image, so genar can predict expression where nothing was measured.
@@ -94,22 +104,21 @@ def make_spots(
         Share of a spot's area that must be tissue for the spot to be kept.
     section
         Name of the section (``obs['section']``); default ``image_key``.
-    key_added
+    table_added
         The new table (default ``"genar"``, the panel table that :func:`extract_patches`, :func:`embed_patches` and
         :func:`genar.tl.predict` read; prediction adds the model's genes to it).
-    shapes_key
+    shapes_added
         The new shapes element; default ``f"{section}_pseudo_spots"``.
-    overwrite
-        Replace an existing table or shapes element of these names.
+    {overwrite}
 
     Returns
     -------
     Nothing; adds to ``sdata``
 
-    ``shapes[shapes_key]``
+    ``shapes[shapes_added]``
         The spots (circles with a ``radius``, or square polygons), in the image's pixels and with the image's
         transformations, so they share its coordinate systems.
-    ``tables[key_added]``
+    ``tables[table_added]``
         One row per spot and no genes yet: ``obs['section']``, ``obs['region']``, ``obs['instance_id']``,
         ``obs['array_row']``/``obs['array_col']`` (lattice position), ``obs['tissue_fraction']``,
         ``obsm['spatial']`` (centres in full-resolution pixels), the pixel size and spot diameter in
@@ -123,48 +132,37 @@ def make_spots(
     >>> genar.pp.embed_patches(sdata, encoder=model.encoder["name"])  # doctest: +SKIP
     >>> genar.tl.predict(sdata, model)  # doctest: +SKIP
     """
-    from spatialdata.models import ShapesModel, TableModel
-    from spatialdata.transformations import get_transformation
-
     check_key(sdata.images, image_key, where="sdata.images")
     layout = _layout(technology, diameter_um, spacing_um, grid, shape)
     if not 0 < min_tissue_fraction <= 1:
         msg = f"`min_tissue_fraction` must lie in (0, 1]; got {min_tissue_fraction}."
         raise ValueError(msg)
     section = image_key if section is None else str(section)
-    shapes_key = f"{section}_pseudo_spots" if shapes_key is None else shapes_key
-    for where, key in (("sdata.tables", key_added), ("sdata.shapes", shapes_key)):
-        if key in getattr(sdata, where.split(".")[1]) and not overwrite:
-            msg = f"{where}[{key!r}] exists already. Pass `overwrite=True` to replace it, or another name."
-            raise ValueError(msg)
+    shapes_added = f"{section}_pseudo_spots" if shapes_added is None else shapes_added
+    check_overwrite(
+        table_added in sdata.tables, f"sdata.tables[{table_added!r}]", overwrite=overwrite, rename="table_added"
+    )
+    check_overwrite(
+        shapes_added in sdata.shapes, f"sdata.shapes[{shapes_added!r}]", overwrite=overwrite, rename="shapes_added"
+    )
 
     image = sdata.images[image_key]
     levels = image_levels(image)
-    full = levels[0]
-    if full.dtype != np.uint8 or full.shape[0] < 3:
-        msg = f"Image {image_key!r} must be RGB uint8 (an H&E scan); it has {full.shape[0]} channels of {full.dtype}."
-        raise TypeError(msg)
-    height, width = (int(n) for n in full.shape[-2:])
-    mpp = _pixel_size(image, image_key, pixel_size_um, micron_coordinate_system)
-
-    low = next((lv for lv in levels if max(lv.shape[-2:]) <= TISSUE_LEVEL_MAX_PX), levels[-1])
-    factor = width / low.shape[-1]  # full-resolution pixels per low-resolution pixel
-    if tissue_mask is None:
-        rgb = np.moveaxis(np.asarray(low.data[:3]), 0, -1)
-        spot_px = layout.diameter_um / mpp / factor
-        mask = detect_tissue(rgb, min_area_px=max(int(4 * spot_px**2), 16), smooth_px=max(int(spot_px / 2), 2))
-        source = "detected"
-    else:
-        mask = _resample_mask(np.asarray(tissue_mask), low.shape[-2:], width / height)
-        source = "given"
-    if not mask.any():
-        msg = (
-            f"No tissue found in image {image_key!r}"
-            + (" (the mask given is empty)." if source == "given" else ": the image looks uniform.")
-            + " Pass `tissue_mask=` (a boolean array) to choose the area."
-        )
+    check_rgb_uint8(levels[0], image_key)
+    height, width = (int(n) for n in levels[0].shape[-2:])
+    if pixel_size_um is not None and micron_coordinate_system is not None:
+        msg = "Pass either `pixel_size_um` or `micron_coordinate_system`, not both."
         raise ValueError(msg)
+    mpp = resolve_pixel_size(
+        f"image {image_key!r}",
+        given=pixel_size_um,
+        micron_system=None if micron_coordinate_system is None else (image, micron_coordinate_system),
+        ways=("`pixel_size_um=`", "`micron_coordinate_system=` (a coordinate system of the image in micrometres)"),
+    )
 
+    low = levels[choose_level(levels, max_edge_px=TISSUE_LEVEL_MAX_PX)]
+    factor = width / low.shape[-1]  # full-resolution pixels per low-resolution pixel
+    mask, source = _tissue(low, image_key, layout, mpp, factor, tissue_mask, aspect=width / height)
     centres_um, rows, cols = _lattice(width * mpp, height * mpp, layout)
     centres_px = centres_um / mpp
     fraction = _tissue_fraction(mask, centres_px / factor, layout.diameter_um / mpp / factor, layout.shape)
@@ -176,26 +174,95 @@ def make_spots(
         )
         raise ValueError(msg)
     centres_px, rows, cols, fraction = centres_px[keep], rows[keep], cols[keep], fraction[keep]
+    shapes = _spot_shapes(image, centres_px, layout.diameter_um / mpp, layout.shape)
+    params = {
+        "image_key": image_key,
+        "technology": technology,
+        "diameter_um": layout.diameter_um,
+        "spacing_um": layout.spacing_um,
+        "grid": layout.grid,
+        "shape": layout.shape,
+        "microns_per_pixel": mpp,
+        "min_tissue_fraction": float(min_tissue_fraction),
+        "tissue_mask": source,
+        "tissue_mask_downsampling": float(factor),
+    }
+    table = _spot_table(section, shapes_added, centres_px, rows, cols, fraction, layout, mpp, params, mask)
+    for key, store in ((shapes_added, sdata.shapes), (table_added, sdata.tables)):
+        if key in store:
+            del store[key]
+    sdata.shapes[shapes_added] = shapes
+    sdata.tables[table_added] = table
+    logger.info(
+        "added %d %g µm pseudo-spots (%s lattice, %g µm pitch) over %.1f%% tissue of %r: shapes %r, table %r",
+        len(centres_px),
+        layout.diameter_um,
+        layout.grid,
+        layout.spacing_um,
+        100 * mask.mean(),
+        image_key,
+        shapes_added,
+        table_added,
+    )
+
+
+def _tissue(low, image_key: str, layout: SpotLayout, mpp: float, factor: float, tissue_mask, *, aspect: float):
+    """The tissue mask on the low-resolution level ``low`` (detected, or the given one resampled) and its source."""
+    if tissue_mask is None:
+        rgb = np.moveaxis(np.asarray(low.data[:3]), 0, -1)
+        spot_px = layout.diameter_um / mpp / factor
+        mask = detect_tissue(rgb, min_area_px=max(int(4 * spot_px**2), 16), smooth_px=max(int(spot_px / 2), 2))
+        source = "detected"
+    else:
+        mask = _resample_mask(np.asarray(tissue_mask), low.shape[-2:], aspect)
+        source = "given"
+    if not mask.any():
+        msg = (
+            f"No tissue found in image {image_key!r}"
+            + (" (the mask given is empty)." if source == "given" else ": the image looks uniform.")
+            + " Pass `tissue_mask=` (a boolean array) to choose the area."
+        )
+        raise ValueError(msg)
+    return mask, source
+
+
+def _spot_shapes(image, centres_px: np.ndarray, diameter_px: float, shape: Shape) -> GeoDataFrame:
+    """Circles (with a radius) or square polygons at ``centres_px``, carrying the image's transformations."""
+    from spatialdata.models import ShapesModel
+    from spatialdata.transformations import get_transformation
+
     n = len(centres_px)
     index = pd.RangeIndex(n, name=None)
     transformations = get_transformation(image, get_all=True)
-    diameter_px = layout.diameter_um / mpp
-    if layout.shape == "circle":
-        shapes = ShapesModel.parse(
+    if shape == "circle":
+        return ShapesModel.parse(
             centres_px, geometry=0, radius=np.full(n, diameter_px / 2), index=index, transformations=transformations
         )
-    else:
-        import geopandas as gpd
-        from shapely import box
+    import geopandas as gpd
+    from shapely import box
 
-        half = diameter_px / 2
-        squares = box(
-            centres_px[:, 0] - half, centres_px[:, 1] - half, centres_px[:, 0] + half, centres_px[:, 1] + half
-        )
-        shapes = ShapesModel.parse(gpd.GeoDataFrame(geometry=squares, index=index), transformations=transformations)
+    half = diameter_px / 2
+    squares = box(centres_px[:, 0] - half, centres_px[:, 1] - half, centres_px[:, 0] + half, centres_px[:, 1] + half)
+    return ShapesModel.parse(gpd.GeoDataFrame(geometry=squares, index=index), transformations=transformations)
 
+
+def _spot_table(
+    section: str,
+    shapes_key: str,
+    centres_px: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    fraction: np.ndarray,
+    layout: SpotLayout,
+    mpp: float,
+    params: dict,
+    mask: np.ndarray,
+) -> AnnData:
+    """The table of the pseudo-spots: no genes, one row per spot annotating ``shapes_key``."""
     import anndata as ad
+    from spatialdata.models import TableModel
 
+    n = len(centres_px)
     obs = pd.DataFrame(
         {
             _keys.SECTION: pd.Categorical([section] * n),
@@ -207,49 +274,16 @@ def make_spots(
         },
         index=pd.Index([f"{section}_{i}" for i in range(n)]),
     )
+    scalefactors = {_keys.MICRONS_PER_PIXEL: mpp, _keys.SPOT_DIAMETER_FULLRES: float(layout.diameter_um / mpp)}
     table = ad.AnnData(
         obs=obs,
-        obsm={"spatial": centres_px.astype(np.float64)},
+        obsm={_keys.SPATIAL: centres_px.astype(np.float64)},
         uns={
-            "spatial": {
-                section: {
-                    "scalefactors": {_keys.MICRONS_PER_PIXEL: mpp, _keys.SPOT_DIAMETER_FULLRES: float(diameter_px)}
-                }
-            },
-            "genar_spots": {
-                "params": {
-                    "image_key": image_key,
-                    "technology": technology,
-                    "diameter_um": layout.diameter_um,
-                    "spacing_um": layout.spacing_um,
-                    "grid": layout.grid,
-                    "shape": layout.shape,
-                    "microns_per_pixel": mpp,
-                    "min_tissue_fraction": float(min_tissue_fraction),
-                    "tissue_mask": source,
-                    "tissue_mask_downsampling": float(factor),
-                },
-                "tissue_mask": mask,
-            },
+            "spatial": {section: {"scalefactors": scalefactors}},
+            _keys.SPOTS: {"params": params, "tissue_mask": mask},
         },
     )
-    table = TableModel.parse(table, region=shapes_key, region_key=_keys.REGION, instance_key=_keys.INSTANCE)
-    for key, store in ((shapes_key, sdata.shapes), (key_added, sdata.tables)):
-        if key in store:
-            del store[key]
-    sdata.shapes[shapes_key] = shapes
-    sdata.tables[key_added] = table
-    logger.info(
-        "added %d %g µm pseudo-spots (%s lattice, %g µm pitch) over %.1f%% tissue of %r: shapes %r, table %r",
-        n,
-        layout.diameter_um,
-        layout.grid,
-        layout.spacing_um,
-        100 * mask.mean(),
-        image_key,
-        shapes_key,
-        key_added,
-    )
+    return TableModel.parse(table, region=shapes_key, region_key=_keys.REGION, instance_key=_keys.INSTANCE)
 
 
 def _layout(technology, diameter_um, spacing_um, grid, shape) -> SpotLayout:
@@ -274,41 +308,6 @@ def _layout(technology, diameter_um, spacing_um, grid, shape) -> SpotLayout:
         msg = f"`shape` must be 'circle' or 'square'; got {layout.shape!r}."
         raise ValueError(msg)
     return layout
-
-
-def _pixel_size(image, image_key: str, pixel_size_um: float | None, micron_cs: str | None) -> float:
-    """Micrometres per full-resolution pixel: the argument, or the scale into a micrometre coordinate system."""
-    from spatialdata.transformations import get_transformation
-
-    if pixel_size_um is not None and micron_cs is not None:
-        msg = "Pass either `pixel_size_um` or `micron_coordinate_system`, not both."
-        raise ValueError(msg)
-    if micron_cs is not None:
-        systems = get_transformation(image, get_all=True)
-        if micron_cs not in systems:
-            msg = (
-                f"`micron_coordinate_system`={micron_cs!r} is not a coordinate system of image {image_key!r}: "
-                f"{sorted(systems)}."
-            )
-            raise ValueError(msg)
-        linear = systems[micron_cs].to_affine_matrix(input_axes=("x", "y"), output_axes=("x", "y"))[:2, :2]
-        sx, sy = np.linalg.norm(linear, axis=0)
-        if not np.isclose(sx, sy, rtol=1e-3):
-            msg = f"Image {image_key!r} is scaled differently along x ({sx:g}) and y ({sy:g}) into {micron_cs!r}."
-            raise ValueError(msg)
-        pixel_size_um = float(sx)
-    if pixel_size_um is None:
-        msg = (
-            f"The pixel size of image {image_key!r} is unknown. Pass `pixel_size_um=` (micrometres per full-resolution "
-            "pixel, e.g. 0.5 for a 20x scan or 0.25 for 40x; see the scanner's metadata) or "
-            "`micron_coordinate_system=` (a coordinate system of the image in micrometres)."
-        )
-        raise ValueError(msg)
-    value = float(pixel_size_um)
-    if not (np.isfinite(value) and value > 0):
-        msg = f"`pixel_size_um` must be a positive number of micrometres; got {pixel_size_um}."
-        raise ValueError(msg)
-    return value
 
 
 def _lattice(width_um: float, height_um: float, layout: SpotLayout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

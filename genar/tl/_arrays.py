@@ -1,11 +1,10 @@
-"""From the panel table to the arrays the model reads (features, coordinates in [0, 1], counts)."""
+"""From the panel table to the arrays the model reads: features, and coordinates in [0, 1]."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
 
 from .. import _keys
 from .._validate import check_key
@@ -14,12 +13,7 @@ if TYPE_CHECKING:
     from anndata import AnnData
 
 
-def section_mask(table: AnnData, sections: list[str]) -> np.ndarray:
-    """Boolean mask of the rows in ``sections``."""
-    return table.obs[_keys.SECTION].astype(str).isin(sections).to_numpy()
-
-
-def normalised_coords(table: AnnData, spatial_key: str = "spatial") -> np.ndarray:
+def normalised_coords(table: AnnData, spatial_key: str = _keys.SPATIAL) -> np.ndarray:
     """Spot coordinates scaled to ``[0, 1]`` within each section (min-max of ``obsm[spatial_key]``), float32."""
     check_key(table.obsm, spatial_key, where="table.obsm", hint="Spot coordinates are needed (x, y per spot).")
     xy = np.asarray(table.obsm[spatial_key], dtype=float)[:, :2]
@@ -45,8 +39,3 @@ def histology_features(table: AnnData, embedding_key: str) -> np.ndarray:
         msg = f"table.obsm[{embedding_key!r}] has NaN or infinite values for {bad} spots; re-run embed_patches."
         raise ValueError(msg)
     return features
-
-
-def dense_counts(X) -> np.ndarray:
-    """A count matrix (sparse or dense) as a dense int64 array."""
-    return np.asarray(X.toarray() if sparse.issparse(X) else X).astype(np.int64)

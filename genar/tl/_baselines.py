@@ -1,4 +1,4 @@
-"""Reference predictors scored through the same evaluate(): ridge on the histology features, and the mean."""
+"""Reference predictors scored through the same evaluate(): ridge and an MLP on the histology features, the mean."""
 
 from __future__ import annotations
 
@@ -10,21 +10,29 @@ import numpy as np
 
 from .. import _keys
 from .._copy import supports_copy
+from .._docs import doc_params
+from .._keys import PredictionKeys
 from .._logging import logger
+from .._tables import section_mask, to_dense
 from .._validate import check_sections, get_counts, get_table, sections_of
-from ._arrays import dense_counts, histology_features, section_mask
+from ._arrays import histology_features
+from ._write import check_free, write_prediction
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
 
+Baseline = Literal["ridge", "mlp", "mean"]
+KINDS = ("ridge", "mlp", "mean")
+
 
 @supports_copy
+@doc_params
 def baseline(
     sdata: SpatialData,
-    kind: Literal["ridge", "mlp", "mean"],
+    kind: Baseline,
     *,
+    train_sections: str | Sequence[str] | None = None,
     sections: str | Sequence[str] | None = None,
-    predict_sections: str | Sequence[str] | None = None,
     layer_added: str | None = None,
     table_key: str = _keys.PANEL_TABLE,
     embedding_key: str = _keys.HISTOLOGY,
@@ -32,10 +40,10 @@ def baseline(
     n_components: int = 256,
     alphas: Sequence[float] = tuple(np.logspace(-1, 5, 13)),
     hidden: Sequence[int] = (256,),
-    seed: int = 0,
+    random_state: int = 0,
     overwrite: bool = False,
 ) -> None:
-    """Fit a baseline on the training sections and write its predicted counts for other sections.
+    """Fit a baseline on the training sections and write its predicted counts for the sections asked for.
 
     ``'ridge'`` follows the HEST-Benchmark protocol: standardise the histology features, reduce them to
     ``n_components`` principal components, and fit a ridge regression (penalty chosen by efficient
@@ -49,78 +57,84 @@ def baseline(
     sdata
         SpatialData after :func:`genar.pp.embed_patches`.
     kind
-        ``'ridge'`` or ``'mean'``.
+        ``'ridge'``, ``'mlp'`` or ``'mean'``.
+    {train_sections}
     sections
-        Training sections (default: those the panel was chosen on).
-    predict_sections
         Sections to predict (default: all).
     layer_added
         Layer for the predictions (default ``f'{kind}_counts'``); expected counts, float32.
-    table_key, embedding_key, layer
-        Panel table, features and raw counts.
+    {table_key}
+    {embedding_key}
+    {layer}
     n_components, alphas
         PCA size (``'ridge'``, ``'mlp'``) and ridge penalties.
-    hidden, seed
-        Hidden layer sizes and seed of ``'mlp'``.
-    overwrite
-        Replace an existing layer.
+    hidden
+        Hidden layer sizes of ``'mlp'``.
+    {random_state}
+        It seeds ``'mlp'``; ridge and the mean do not depend on it.
+    {overwrite}
 
     Returns
     -------
     Nothing (or the copy); sets in ``sdata.tables[table_key]`` ``layers[layer_added]`` (float32 expected counts),
-    ``obs[f'{layer_added}_predicted']`` (which spots hold predictions) and ``uns['genar']['predict'][layer_added]``
+    ``obs[f'{layer_added}_predicted']`` (which spots hold predictions) and ``uns['genar_predictions'][layer_added]``
     (the baseline's settings).
+
+    Examples
+    --------
+    >>> genar.tl.baseline(sdata, "ridge", train_sections=["C2", "C3"], sections=["C4"])  # doctest: +SKIP
+    >>> genar.tl.evaluate(sdata, predicted_layer="ridge_counts", sections=["C4"])  # doctest: +SKIP
     """
+    if kind not in KINDS:
+        msg = f"`kind` must be 'ridge', 'mlp' or 'mean'; got {kind!r}."
+        raise ValueError(msg)
+    table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` first.")
+    keys = PredictionKeys(layer_added or f"{kind}_counts")
+    available = sections_of(table)
+    if train_sections is None:
+        train_sections = _keys.panel_params(table).get("train_sections")
+    train = check_sections(train_sections, available, argument="train_sections")
+    targets = check_sections(sections, available)
+    is_train, is_target = section_mask(table, train), section_mask(table, targets)
+    check_free(table, keys, is_target, overwrite=overwrite, sampled=False)
+    log_counts = np.log1p(to_dense(get_counts(table, layer)[is_train], float))
+    if kind == "mean":
+        pred = np.broadcast_to(np.expm1(log_counts).mean(axis=0), (int(is_target.sum()), table.n_vars))
+    else:
+        features = histology_features(table, embedding_key)
+        n = min(n_components, features.shape[1], int(is_train.sum()) - 1)
+        regressor = _ridge(alphas) if kind == "ridge" else _mlp(hidden, random_state)
+        pred = _fit_log_counts(regressor, n, features[is_train], log_counts, features[is_target])
+    record = {"baseline": kind, "random_state": random_state, "train_sections": list(train), "sections": list(targets)}
+    layers = {keys.layer: np.asarray(pred, dtype=np.float32)}
+    columns = np.arange(table.n_vars)
+    write_prediction(table, keys, is_target, columns, layers, samples=None, sampled=False, record=record)
+    logger.info("added `layers[%r]`: %s baseline trained on %s", keys.layer, kind, train)
+
+
+def _ridge(alphas: Sequence[float]):
+    from sklearn.linear_model import RidgeCV
+
+    return RidgeCV(alphas=list(alphas))
+
+
+def _mlp(hidden: Sequence[int], random_state: int):
+    from sklearn.neural_network import MLPRegressor
+
+    return MLPRegressor(
+        hidden_layer_sizes=tuple(hidden), alpha=1e-3, early_stopping=True, max_iter=500, random_state=random_state
+    )
+
+
+def _fit_log_counts(regressor, n_components: int, X_train, log_counts, X_predict) -> np.ndarray:
+    """Standardise, reduce to ``n_components`` principal components, fit ``log1p`` counts; expected counts ≥ 0."""
     from sklearn.decomposition import PCA
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import RidgeCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` first.")
-    layer_added = layer_added or f"{kind}_counts"
-    if layer_added in table.layers and not overwrite:
-        msg = f"table.layers[{layer_added!r}] exists already. Pass `overwrite=True` or another `layer_added`."
-        raise ValueError(msg)
-    available = sections_of(table)
-    if sections is None:
-        sections = table.uns.get(_keys.PANEL_TABLE, {}).get("params", {}).get("sections")
-    train = check_sections(sections, available)
-    targets = check_sections(predict_sections, available, argument="predict_sections")
-    is_train, is_target = section_mask(table, train), section_mask(table, targets)
-    y = np.log1p(dense_counts(get_counts(table, layer)[is_train]).astype(float))
-    if kind == "mean":
-        pred = np.broadcast_to(np.expm1(y).mean(axis=0), (int(is_target.sum()), table.n_vars))
-    elif kind == "ridge":
-        X = histology_features(table, embedding_key)
-        n = min(n_components, X.shape[1], int(is_train.sum()) - 1)
-        model = make_pipeline(StandardScaler(), PCA(n, random_state=0), RidgeCV(alphas=list(alphas)))
-        model.fit(X[is_train], y)
-        pred = np.maximum(np.expm1(model.predict(X[is_target])), 0.0)
-    elif kind == "mlp":
-        from sklearn.neural_network import MLPRegressor
-
-        X = histology_features(table, embedding_key)
-        n = min(n_components, X.shape[1], int(is_train.sum()) - 1)
-        mlp = MLPRegressor(
-            hidden_layer_sizes=tuple(hidden), alpha=1e-3, early_stopping=True, max_iter=500, random_state=seed
-        )
-        model = make_pipeline(StandardScaler(), PCA(n, random_state=0), mlp)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=ConvergenceWarning)  # early stopping decides, not max_iter
-            model.fit(X[is_train], y)
-        pred = np.maximum(np.expm1(model.predict(X[is_target]).reshape(int(is_target.sum()), -1)), 0.0)
-    else:
-        msg = f"`kind` must be 'ridge', 'mlp' or 'mean'; got {kind!r}."
-        raise ValueError(msg)
-    out = np.zeros(table.shape, dtype=np.float32)
-    out[is_target] = pred
-    table.layers[layer_added] = out
-    table.obs[f"{layer_added}_predicted"] = is_target
-    table.uns.setdefault(_keys.PANEL_TABLE, {}).setdefault("predict", {})[layer_added] = {
-        "baseline": kind,
-        "seed": seed,
-        "sections": list(train),
-        "predicted_sections": list(targets),
-    }
-    logger.info("added `layers[%r]`: %s baseline trained on %s", layer_added, kind, train)
+    model = make_pipeline(StandardScaler(), PCA(n_components, random_state=0), regressor)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)  # the MLP's early stopping decides
+        model.fit(X_train, log_counts)
+    return np.maximum(np.expm1(model.predict(X_predict).reshape(len(X_predict), -1)), 0.0)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
 from .. import _keys
+from .._docs import doc_params
 from .._logging import logger
+from .._tables import section_mask, to_dense
 from .._validate import check_sections, get_counts, get_table, sections_of
-from ._arrays import dense_counts, histology_features, normalised_coords, section_mask
+from ._arrays import histology_features, normalised_coords
+from ._checks import check_encoder, check_genes
 from ._evaluate import pit_coverage
-from ._predict import _check_encoder, _check_genes
 
 if TYPE_CHECKING:
     import torch
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 DEFAULT_TEMPERATURES = (0.5, 0.7, 0.85, 1.0, 1.2, 1.5)
 
 
+@doc_params
 def calibrate(
     sdata: SpatialData,
     model: GenAR,
@@ -36,8 +39,8 @@ def calibrate(
     n_samples: int = 30,
     max_spots: int | None = 300,
     temperatures: Sequence[float] = DEFAULT_TEMPERATURES,
-    criterion: str = "pit",
-    seed: int = 0,
+    criterion: Literal["pit", "interval"] = "pit",
+    random_state: int = 0,
     layer: str | None = _keys.COUNTS_LAYER,
     table_key: str = _keys.PANEL_TABLE,
     embedding_key: str = _keys.HISTOLOGY,
@@ -78,25 +81,28 @@ def calibrate(
         ``"interval"``: the share of counts inside the closed interval between the two quantiles (what
         ``layers['..._q05']``/``['..._q95']`` show), which exceeds ``level`` for small counts even when calibrated,
         so it pushes the temperature too low on sparse data.
-    seed
-        Seed of the spot draw and of the sampling; every temperature reuses the same random numbers, so coverage
+    {random_state}
+        It seeds the spot draw and the sampling; every temperature reuses the same random numbers, so coverage
         changes with the temperature only.
-    layer, table_key, embedding_key
-        Where the raw counts, the panel table and the features are.
-    batch_size, device, show_progress_bar
-        As in :func:`genar.tl.predict`.
+    {layer}
+    {table_key}
+    {embedding_key}
+    batch_size
+        Spots per decoding batch.
+    {device}
+    {show_progress_bar}
 
     Returns
     -------
     One row per temperature tried (sorted): ``pit_coverage``, ``coverage`` (closed interval), ``interval_width``
     (mean, in counts), and ``chosen``.
     Sets ``model.calibration``, a dict with the chosen ``temperature``, its ``pit_coverage``, ``coverage`` and
-    ``interval_width``, the ``criterion``, ``level``, ``sections``, ``n_spots``, ``n_samples``, ``seed`` and every
-    temperature ``tried``.
+    ``interval_width``, the ``criterion``, ``level``, ``sections``, ``n_spots``, ``n_samples``, ``random_state`` and
+    every temperature ``tried``.
 
     Examples
     --------
-    >>> model = genar.tl.fit(sdata, sections=["B1", "C2"], val_sections=["C3"])  # doctest: +SKIP
+    >>> model = genar.tl.fit(sdata, train_sections=["B4", "C2"], val_sections=["C3"])  # doctest: +SKIP
     >>> genar.tl.calibrate(sdata, model, sections=["C3"])  # doctest: +SKIP
     >>> genar.tl.predict(sdata, model, sections=["C4"], n_samples=100)  # doctest: +SKIP
     """
@@ -120,10 +126,10 @@ def calibrate(
         msg = "A model with a regression head (GenARConfig(head='regression')) predicts no distribution to calibrate."
         raise ValueError(msg)
     table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` first.")
-    _check_genes(table, model)
-    _check_encoder(table, model, embedding_key)
+    check_genes(table, model)
+    check_encoder(table, model, embedding_key)
     chosen = check_sections(sections, sections_of(table))
-    if seen := sorted(set(chosen) & set(model.train_info.get("sections", []))):
+    if seen := sorted(set(chosen) & set(model.train_info.get("train_sections", []))):
         msg = (
             f"The model was trained on sections {seen}: intervals there are too narrow to calibrate on. Pass held-out "
             "sections with measured counts (e.g. the `val_sections` of `genar.tl.fit`)."
@@ -131,12 +137,12 @@ def calibrate(
         raise ValueError(msg)
 
     rows = np.flatnonzero(section_mask(table, chosen))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     if max_spots is not None and len(rows) > max_spots:
         rows = np.sort(rng.choice(rows, max_spots, replace=False))
     order = table.var_names.get_indexer(model.genes)
     measured = table.var[_keys.MEASURED].to_numpy(bool)[order] if _keys.MEASURED in table.var else None
-    truth = dense_counts(get_counts(table, layer)[rows])[:, order]
+    truth = to_dense(get_counts(table, layer)[rows], np.int64)[:, order]
     if measured is not None:
         truth = truth[:, measured]
     features = histology_features(table, embedding_key)[rows]
@@ -153,7 +159,7 @@ def calibrate(
             n_samples=n_samples,
             greedy=False,
             temperature=temperature,
-            seed=seed,
+            random_state=random_state,
             batch_size=batch_size,
             device=device,
             show_progress_bar=show_progress_bar,
@@ -186,7 +192,7 @@ def calibrate(
         "sections": list(chosen),
         "n_spots": int(len(rows)),
         "n_samples": int(n_samples),
-        "seed": int(seed),
+        "random_state": int(random_state),
         "tried": frame.drop(columns="chosen").to_dict(orient="list"),
     }
     logger.info(

@@ -9,8 +9,11 @@ import numpy as np
 import pandas as pd
 
 from .. import _keys
-from .._validate import check_key, check_sections, get_table, sections_of
-from ._arrays import section_mask
+from .._copy import supports_copy
+from .._docs import doc_params
+from .._keys import PredictionKeys
+from .._tables import section_mask, to_dense
+from .._validate import check_key, check_overwrite, check_sections, get_table, sections_of
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
@@ -19,8 +22,6 @@ if TYPE_CHECKING:
 TOP_K = (10, 50, 200)
 #: Size of the gene set fixed on the training sections (the most variable there), scored as ``pcc_fixed50``.
 FIXED_SET = 50
-#: ``uns`` key of :func:`genar.tl.noise_ceiling` (repeated here to avoid a circular import).
-NOISE_CEILING = "genar_noise_ceiling"
 
 
 def pearson_per_gene(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -46,14 +47,17 @@ def summarise(r: np.ndarray, truth_log: np.ndarray, pred_log: np.ndarray) -> dic
     return row
 
 
+@supports_copy
+@doc_params
 def evaluate(
     sdata: SpatialData,
     *,
-    layer: str = "genar_counts",
-    truth_layer: str = _keys.COUNTS_LAYER,
+    predicted_layer: str = _keys.PREDICTED_LAYER,
+    layer: str = _keys.COUNTS_LAYER,
     sections: str | Sequence[str] | None = None,
     table_key: str = _keys.PANEL_TABLE,
-    key_added: str = "genar_evaluation",
+    key_added: str = _keys.EVALUATION,
+    overwrite: bool = False,
 ) -> pd.DataFrame:
     """Score predicted counts against measured counts, section by section, in log2(x + 1).
 
@@ -67,57 +71,69 @@ def evaluate(
     Parameters
     ----------
     sdata
-        SpatialData with predictions from :func:`genar.tl.predict`.
-    layer, truth_layer
-        Predicted and measured counts.
+        SpatialData with predictions from :func:`genar.tl.predict` (or :func:`genar.tl.baseline`).
+    {predicted_layer}
+    {layer}
     sections
         Sections to score (default: those with predictions).
-    table_key, key_added
-        The panel table, and where the results go in its ``uns``.
+    {table_key}
+    key_added
+        ``uns`` key of the results.
+    {overwrite}
 
     Returns
     -------
-    One row per section: ``n_spots``, ``pcc_10``, ``pcc_50``, ``pcc_200``, ``pcc_all``, ``mse``, ``mae``,
+    One row per section (with ``copy=True``, the copy instead, whose ``uns[key_added]['summary']`` holds it):
+    ``n_spots``, ``pcc_10``, ``pcc_50``, ``pcc_200``, ``pcc_all``, ``mse``, ``mae``,
     ``n_genes_defined``, ``pcc_fixed50`` (mean Pearson over the 50 genes most variable on the *training*
     sections, ``var['genar_train_variance_rank']`` — a number not chosen on the test slide, unlike PCC-k),
     ``pcc_all_vs_ceiling`` (mean of each gene's Pearson divided by its noise ceiling, when
     :func:`genar.tl.noise_ceiling` has been run on the section) and ``n_genes_unmeasured``. When
-    :func:`genar.tl.predict` sampled (``n_samples`` > 1): ``coverage_90`` (share of spots × genes whose measured
-    count lies in the predicted 5–95% interval; at least about 0.9 for a calibrated model, more when counts are
-    small, because a closed interval of whole counts holds at least 90% of the probability), ``interval_width_90``
-    (mean width of that interval, in counts), and, from the kept samples, ``rps`` (ranked probability score, the
-    CRPS of a count distribution, averaged over spots and genes; lower is better) and ``pit_coverage_90`` (the same
-    coverage by the randomised probability integral transform, :func:`pit_coverage`: 0.9 for a calibrated model
-    at any count level; below 0.9 means overconfident, above means too vague). Also sets ``uns[key_added]`` with
-    ``summary`` (that frame), ``per_gene`` (genes × sections Pearson), ``per_gene_vs_ceiling`` (Pearson /
-    ceiling), ``per_gene_coverage_90``, ``per_gene_rps`` and the parameters.
+    :func:`genar.tl.predict` sampled (``n_samples`` > 1), for the interval between the lowest and highest quantile it
+    wrote (by default the 5% and 95% quantiles, a 90% interval; the ``90`` below is that interval's level):
+    ``coverage_90`` (share of spots × genes whose measured count lies in the interval; at least about 0.9 for a
+    calibrated model, more when counts are small, because a closed interval of whole counts holds at least 90% of the
+    probability), ``interval_width_90`` (mean width of that interval, in counts), and, from the kept samples,
+    ``rps`` (ranked probability score, the CRPS of a count distribution, averaged over spots and genes; lower is
+    better) and ``pit_coverage_90`` (the same coverage by the randomised probability integral transform,
+    :func:`pit_coverage`: 0.9 for a calibrated model at any count level; below 0.9 means overconfident, above means
+    too vague). Also sets ``uns[key_added]`` with ``summary`` (that frame), ``per_gene`` (genes × sections
+    Pearson), ``per_gene_vs_ceiling`` (Pearson / ceiling), ``per_gene_coverage``, ``per_gene_rps`` and the
+    parameters.
     """
     table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` first.")
-    check_key(table.layers, layer, where="table.layers", hint="Run `genar.tl.predict` first.")
-    check_key(table.layers, truth_layer, where="table.layers", hint="The measured counts are needed to score.")
-    flag = f"{layer}_predicted"
+    check_overwrite(
+        key_added in table.uns, f"An evaluation (uns[{key_added!r}])", overwrite=overwrite, rename="key_added"
+    )
+    check_key(table.layers, predicted_layer, where="table.layers", hint="Run `genar.tl.predict` first.")
+    check_key(table.layers, layer, where="table.layers", hint="The measured counts are needed to score.")
+    keys = PredictionKeys.of(table, predicted_layer)
     if sections is None:
-        predicted = table.obs[flag].to_numpy(bool) if flag in table.obs else np.ones(table.n_obs, bool)
-        sections = [s for s in sections_of(table) if predicted[section_mask(table, [s])].any()]
+        predicted = (
+            table.obs[keys.predicted].to_numpy(bool) if keys.predicted in table.obs else np.ones(table.n_obs, bool)
+        )
+        sections = [s for s in sections_of(table) if predicted[section_mask(table, s)].any()]
     chosen = check_sections(sections, sections_of(table))
     measured = table.var[_keys.MEASURED].to_numpy(bool) if _keys.MEASURED in table.var else np.ones(table.n_vars, bool)
     fixed = None
     if _keys.TRAIN_VARIANCE_RANK in table.var:
         rank = table.var[_keys.TRAIN_VARIANCE_RANK].to_numpy()
         fixed = np.flatnonzero(measured & (rank < FIXED_SET))
-    ceiling = table.uns.get(NOISE_CEILING, {}).get("ceiling")
-    interval = (f"{layer}_q05", f"{layer}_q95")
-    interval = interval if all(name in table.layers for name in interval) else None
-    samples_key = f"{layer}_samples"
+    ceiling = table.uns.get(_keys.NOISE_CEILING, {}).get("ceiling")
+    interval = keys.interval if keys.interval and all(keys.quantile(q) in table.layers for q in keys.interval) else None
+    level = keys.interval_level
     summary, per_gene, normalised, coverage, crps = [], {}, {}, {}, {}
     for s in chosen:
-        rows = section_mask(table, [s])
-        if flag in table.obs and not table.obs[flag].to_numpy(bool)[rows].all():
-            msg = f"Section {s!r} has spots without predictions in {layer!r}: run `genar.tl.predict` on it first."
+        rows = section_mask(table, s)
+        if keys.predicted in table.obs and not table.obs[keys.predicted].to_numpy(bool)[rows].all():
+            msg = (
+                f"Section {s!r} has spots without predictions in {predicted_layer!r}: run `genar.tl.predict` on it "
+                "first."
+            )
             raise ValueError(msg)
-        truth_counts = _as_float(table.layers[truth_layer][rows])[:, measured]
+        truth_counts = to_dense(table.layers[layer][rows], float)[:, measured]
         truth = np.log2(truth_counts + 1.0)
-        pred = np.log2(_as_float(table.layers[layer][rows])[:, measured] + 1.0)
+        pred = np.log2(to_dense(table.layers[predicted_layer][rows], float)[:, measured] + 1.0)
         r = np.full(table.n_vars, np.nan)
         r[measured] = pearson_per_gene(truth, pred)
         per_gene[s] = r
@@ -127,20 +143,19 @@ def evaluate(
         if ceiling is not None and s in ceiling:
             normalised[s] = r / ceiling[s].reindex(table.var_names).to_numpy()  # by name: genes may be reordered
             row["pcc_all_vs_ceiling"] = _mean_defined(normalised[s])
-        sampled = _all_flagged(table, f"{layer}_sampled", rows)
-        if interval is not None and sampled:
-            lo, hi = (_as_float(table.layers[name][rows])[:, measured] for name in interval)
+        if interval is not None and _all_flagged(table, keys.sampled, rows):
+            lo, hi = (to_dense(table.layers[keys.quantile(q)][rows], float)[:, measured] for q in interval)
             inside = (lo <= truth_counts) & (truth_counts <= hi)
-            row["coverage_90"] = float(inside.mean())
-            row["interval_width_90"] = float((hi - lo).mean())
+            row[f"coverage_{level}"] = float(inside.mean())
+            row[f"interval_width_{level}"] = float((hi - lo).mean())
             coverage[s] = np.full(table.n_vars, np.nan)
             coverage[s][measured] = inside.mean(axis=0)
-            if samples_key in table.obsm and _all_flagged(table, f"{samples_key}_kept", rows):
-                kept = np.asarray(table.obsm[samples_key][rows])[:, :, measured]
+            if keys.samples in table.obsm and _all_flagged(table, keys.samples_kept, rows):
+                kept = np.asarray(table.obsm[keys.samples][rows])[:, :, measured]
                 crps[s] = np.full(table.n_vars, np.nan)
                 crps[s][measured] = ranked_probability_score(kept, truth_counts).mean(axis=0)
                 row["rps"] = float(np.nanmean(crps[s][measured]))
-                row["pit_coverage_90"] = float(pit_coverage(kept, truth_counts, 0.9).mean())
+                row[f"pit_coverage_{level}"] = float(pit_coverage(kept, truth_counts, level / 100).mean())
         row["n_genes_unmeasured"] = int((~measured).sum())
         summary.append(row)
     summary_df = pd.DataFrame(summary).set_index("section")
@@ -149,16 +164,17 @@ def evaluate(
         "summary": summary_df,
         "per_gene": per_gene_df,
         "per_gene_vs_ceiling": pd.DataFrame(normalised, index=table.var_names.copy()),
-        "per_gene_coverage_90": pd.DataFrame(coverage, index=table.var_names.copy()),
+        "per_gene_coverage": pd.DataFrame(coverage, index=table.var_names.copy()),
         "per_gene_rps": pd.DataFrame(crps, index=table.var_names.copy()),
-        "params": {"layer": layer, "truth_layer": truth_layer, "sections": list(chosen), "space": "log2(x+1)"},
+        "params": {
+            "predicted_layer": predicted_layer,
+            "layer": layer,
+            "sections": list(chosen),
+            "space": "log2(x+1)",
+            "interval": [] if interval is None else list(interval),
+        },
     }
     return summary_df
-
-
-def _as_float(X) -> np.ndarray:
-    """Counts (integer or expected, sparse or dense) as a dense float array."""
-    return np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=float)
 
 
 def _all_flagged(table, column: str, rows: np.ndarray) -> bool:

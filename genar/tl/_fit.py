@@ -3,32 +3,33 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import _keys
+from .._docs import doc_params
 from .._logging import logger
+from .._scales import check_scales
+from .._tables import section_mask, to_dense
 from .._validate import check_key, check_sections, get_counts, get_table, sections_of
-from ..model import GenAR, GenARConfig
-from ..model._genar import checkpoint_file
-from ..pp._gene_groups import check_scales
-from ._arrays import dense_counts, histology_features, normalised_coords, section_mask
+from ..model import GenAR, GenARConfig, checkpoint_file, choose_cap, clip_counts
+from ._arrays import histology_features, normalised_coords
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
 
 
+@doc_params
 def fit(
     sdata: SpatialData,
     *,
-    sections: str | Sequence[str] | None = None,
+    train_sections: str | Sequence[str] | None = None,
     val_sections: str | Sequence[str] | None = None,
     config: GenARConfig | None = None,
     max_epochs: int = 50,
-    seed: int = 0,
+    random_state: int = 0,
     accelerator: str = "auto",
     table_key: str = _keys.PANEL_TABLE,
     embedding_key: str = _keys.HISTOLOGY,
@@ -47,7 +48,7 @@ def fit(
     sdata
         SpatialData after :func:`genar.pp.select_genes`, :func:`~genar.pp.cluster_genes` and
         :func:`~genar.pp.embed_patches`.
-    sections
+    train_sections
         Training sections. Default: the sections the panel was chosen on, less ``val_sections``.
     val_sections
         Validation sections: their loss is logged every epoch, training stops early when it stops improving, and
@@ -57,22 +58,23 @@ def fit(
         paper's). Its scales, when set, must match :func:`~genar.pp.cluster_genes`.
     max_epochs
         Upper bound on the epochs.
-    seed
-        Seed of initialisation, shuffling and dropout; on the CPU the same seed gives the same model.
+    {random_state}
+        It seeds initialisation, shuffling and dropout; on the CPU the same seed gives the same model.
     accelerator
         Lightning accelerator (``'auto'``, ``'cpu'``, ``'gpu'`` ...).
-    table_key, embedding_key, layer, gene_group_key
-        Where the panel, the features, the raw counts and the gene hierarchy are.
+    {table_key}
+    {embedding_key}
+    {layer}
+    {gene_group_key}
     early_stopping_patience
         Epochs without improvement on ``val_sections`` before stopping; ``None`` never stops early.
-    show_progress_bar
-        Lightning's progress bar (default ``genar.settings.show_progress_bar``).
+    {show_progress_bar}
     checkpoint_dir
         Folder for a Lightning checkpoint after every epoch (``last.ckpt`` is the newest): weights, optimiser
         state, epoch, loss history, best weights so far and the random state.
     resume_from
         Continue an interrupted run from a checkpoint file or a ``checkpoint_dir``; call with the same data,
-        ``config``, ``seed`` and ``max_epochs`` as the interrupted run. On the CPU the result equals the
+        ``config``, ``random_state`` and ``max_epochs`` as the interrupted run. On the CPU the result equals the
         uninterrupted run's. The checkpoint is loaded with ``weights_only=True``, so it cannot execute code.
     **trainer_kwargs
         Further arguments of :class:`lightning.Trainer`: ``devices=2, strategy="ddp"`` trains data-parallel in
@@ -86,7 +88,7 @@ def fit(
 
     Examples
     --------
-    >>> model = genar.tl.fit(sdata, sections=["C2", "C3"], val_sections=["C4"])  # doctest: +SKIP
+    >>> model = genar.tl.fit(sdata, train_sections=["C2", "C3"], val_sections=["C4"])  # doctest: +SKIP
     """
     table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` first.")
     if resume_from is not None:
@@ -103,12 +105,12 @@ def fit(
         raise ValueError(msg)
     available = sections_of(table)
     val = [] if val_sections is None else check_sections(val_sections, available, argument="val_sections")
-    if sections is None:
-        default = table.uns.get(_keys.PANEL_TABLE, {}).get("params", {}).get("sections") or available
-        sections = [s for s in default if s not in val]
-    train = check_sections(sections, available)
+    if train_sections is None:
+        default = _keys.panel_params(table).get("train_sections") or available
+        train_sections = [s for s in default if s not in val]
+    train = check_sections(train_sections, available, argument="train_sections")
     if overlap := sorted(set(train) & set(val)):
-        msg = f"Sections {overlap} are in both `sections` and `val_sections`; a section can only be one of them."
+        msg = f"Sections {overlap} are in both `train_sections` and `val_sections`; a section can only be one of them."
         raise ValueError(msg)
 
     if _keys.MEASURED in table.var and not table.var[_keys.MEASURED].all():
@@ -123,13 +125,14 @@ def fit(
     features = histology_features(table, embedding_key)
     coords = normalised_coords(table)
     is_train = section_mask(table, train)
-    counts = dense_counts(counts_all[is_train])
-    cap = _choose_cap(counts, config)
-    counts = _clip(counts, cap, what="training")
+    counts = to_dense(counts_all[is_train], np.int64)
+    cap = choose_cap(counts, config)
+    counts = clip_counts(counts, cap, what="training")
     validation = None
     if val:
         is_val = section_mask(table, val)
-        validation = (features[is_val], coords[is_val], _clip(dense_counts(counts_all[is_val]), cap, what="validation"))
+        val_counts = clip_counts(to_dense(counts_all[is_val], np.int64), cap, what="validation")
+        validation = (features[is_val], coords[is_val], val_counts)
     if len(counts) < 2:
         msg = f"The training sections {train} hold {len(counts)} spots; training needs more."
         raise ValueError(msg)
@@ -145,7 +148,7 @@ def fit(
         counts,
         validation=validation,
         max_epochs=max_epochs,
-        seed=seed,
+        random_state=random_state,
         accelerator=accelerator,
         early_stopping_patience=early_stopping_patience,
         show_progress_bar=show_progress_bar,
@@ -153,26 +156,5 @@ def fit(
         resume_from=resume_from,
         **trainer_kwargs,
     )
-    model.train_info.update({"sections": list(train), "val_sections": list(val), "embedding_key": embedding_key})
+    model.train_info.update({"train_sections": list(train), "val_sections": list(val), "embedding_key": embedding_key})
     return model
-
-
-def _choose_cap(counts: np.ndarray, config: GenARConfig) -> int:
-    if config.cap is not None:
-        return int(config.cap)
-    cap = max(1, int(np.ceil(np.quantile(counts, config.cap_quantile))))
-    logger.info("count cap %d: the %g quantile of the training counts (max %d)", cap, config.cap_quantile, counts.max())
-    return cap
-
-
-def _clip(counts: np.ndarray, cap: int, *, what: str) -> np.ndarray:
-    above = counts > cap
-    if above.any():
-        warnings.warn(
-            f"{int(above.sum())} of {counts.size} {what} counts ({above.mean():.3%}) exceed the cap of {cap} and are "
-            f"clipped to it (largest {int(counts.max())}). Set GenARConfig(cap=...) to change the cap.",
-            UserWarning,
-            stacklevel=3,
-        )
-        counts = np.minimum(counts, cap)
-    return counts

@@ -1,17 +1,23 @@
-"""genar.tl.predict: decode raw counts for spots and write them into a layer of the panel table."""
+"""genar.tl.predict: decode raw counts for spots and write them into layers of the panel table."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import _keys
 from .._copy import supports_copy
+from .._docs import doc_params
+from .._keys import PredictionKeys, as_quantiles
 from .._logging import logger
+from .._tables import section_mask
 from .._validate import check_sections, get_table, sections_of
-from ._arrays import histology_features, normalised_coords, section_mask
+from .._version import __version__
+from ._arrays import histology_features, normalised_coords
+from ._checks import check_encoder, check_genes
+from ._write import check_free, write_prediction
 
 if TYPE_CHECKING:
     import torch
@@ -22,18 +28,19 @@ if TYPE_CHECKING:
 
 
 @supports_copy
+@doc_params
 def predict(
     sdata: SpatialData,
     model: GenAR,
     *,
     sections: str | Sequence[str] | None = None,
-    layer_added: str = "genar_counts",
+    layer_added: str = _keys.PREDICTED_LAYER,
     n_samples: int = 1,
     greedy: bool = True,
     temperature: float | None = None,
     top_k: int | None = None,
-    seed: int = 0,
-    quantiles: Sequence[float] = (0.05, 0.95),
+    random_state: int = 0,
+    quantiles: Sequence[float] = _keys.DEFAULT_QUANTILES,
     keep_samples: bool = True,
     batch_size: int = 256,
     device: str | torch.device | None = None,
@@ -70,21 +77,23 @@ def predict(
     temperature
         Sampling temperature. Default: the one :func:`genar.tl.calibrate` stored in the model, else 1 (the model's
         own distribution).
-    top_k, seed
-        Sampling settings; the seed drives a dedicated :class:`torch.Generator`, so results are reproducible.
+    top_k
+        Sample only among the ``top_k`` most likely counts at every position (default: all).
+    {random_state}
+        It drives a dedicated :class:`torch.Generator`.
     quantiles
-        Quantiles of the samples to write (default: the 5% and 95% of a 90% interval).
+        Quantiles of the samples to write (default: the 5% and 95% of a 90% interval). They are recorded in the
+        provenance, where :func:`genar.tl.evaluate` and :func:`genar.pl.uncertainty` find them.
     keep_samples
         Keep the samples themselves in ``obsm`` (``n_spots × n_samples × n_genes`` counts); needed for the
         ranked probability score in :func:`genar.tl.evaluate`. Turn off for very large slides.
-    batch_size, device
-        Spots per decoding batch, and the torch device.
-    table_key, embedding_key
-        Where the spots and their features are.
-    overwrite
-        Allow replacing predictions already in these layers for these spots.
-    show_progress_bar
-        Progress bar (default ``genar.settings.show_progress_bar``).
+    batch_size
+        Spots per decoding batch.
+    {device}
+    {table_key}
+    {embedding_key}
+    {overwrite}
+    {show_progress_bar}
 
     Returns
     -------
@@ -103,90 +112,38 @@ def predict(
     ``obs[f'{layer_added}_predicted']``, ``obs[f'{layer_added}_sampled']``, ``obs[f'{layer_added}_samples_kept']``
         Which spots hold predictions, which were sampled (their quantile layers are valid), and whose samples are
         kept; :func:`genar.tl.evaluate` uses only what is valid for every spot of a section.
-    ``uns['genar']['predict'][layer_added]``
-        Provenance: model config hash, genar version, encoder, decoding settings, the layers written.
+    ``uns['genar_predictions'][layer_added]``
+        Provenance: model config hash, genar version, encoder, decoding settings, the quantiles, the layers written.
     """
-    from .. import __version__
-
     table = get_table(sdata, table_key, hint="Run `genar.pp.select_genes` (or `genar.pp.make_spots`) first.")
-    _check_encoder(table, model, embedding_key)
+    check_encoder(table, model, embedding_key)
     if table.n_vars == 0:  # spots without measurements (genar.pp.make_spots): the model's panel becomes the genes
         table = _add_model_genes(sdata, table_key, model)
-    _check_genes(table, model)
+    check_genes(table, model)
     chosen = check_sections(sections, sections_of(table))
-    quantiles = [float(q) for q in quantiles]
-    if n_samples > 1 and not all(0 <= q <= 1 for q in quantiles):
-        msg = f"`quantiles` must lie in [0, 1]; got {quantiles}."
-        raise ValueError(msg)
-    names = {"point": layer_added}
-    if n_samples > 1:
-        names["mean"] = f"{layer_added}_mean"
-        names.update({q: quantile_layer(layer_added, q) for q in quantiles})
+    sampled = n_samples > 1
+    keys = PredictionKeys(layer_added, as_quantiles(quantiles) if sampled else ())
     rows = section_mask(table, chosen)
-    flag = f"{layer_added}_predicted"
-    already = table.obs[flag].to_numpy(bool) if flag in table.obs else np.zeros(table.n_obs, bool)
-    clash = [name for name in names.values() if name in table.layers]
-    if clash and (already & rows).any() and not overwrite:
-        msg = (
-            f"table.layers {clash} already hold predictions for sections "
-            f"{sorted(set(table.obs.loc[already & rows, _keys.SECTION].astype(str)))}. Pass `overwrite=True` to "
-            "replace them, or another `layer_added`."
-        )
-        raise ValueError(msg)
+    check_free(table, keys, rows, overwrite=overwrite, sampled=sampled)
 
     calibrated = model.calibration.get("temperature")
     source = "given" if temperature is not None else ("calibrated" if calibrated is not None else "default")
     temperature = float(temperature if temperature is not None else (calibrated or 1.0))
-    features = histology_features(table, embedding_key)[rows]
-    coords = normalised_coords(table)[rows]
-    common = {"seed": seed, "batch_size": batch_size, "device": device, "show_progress_bar": show_progress_bar}
-    sampling = {"temperature": temperature, "top_k": top_k}
-    n_rows, n_genes = int(rows.sum()), len(model.genes)
-    outputs: dict[str | float, np.ndarray] = {}
-    if n_samples == 1 or greedy:
-        point = model.predict_counts(features, coords, n_samples=1, greedy=greedy, **sampling, **common)[0]
-        outputs["point"] = point
-    samples = None
-    if n_samples > 1:
-        outputs["mean"] = np.empty((n_rows, n_genes), dtype=np.float32)
-        for q in quantiles:
-            outputs[q] = np.empty((n_rows, n_genes), dtype=np.int32)
-        if keep_samples:
-            samples = np.empty((n_rows, n_samples, n_genes), dtype=np.uint16 if model.cap < 2**16 else np.int32)
-        for batch, tokens in model.iter_predictions(
-            features, coords, n_samples=n_samples, greedy=False, **sampling, **common
-        ):
-            outputs["mean"][batch] = tokens.mean(axis=0)
-            for q in quantiles:
-                outputs[q][batch] = np.quantile(tokens, q, axis=0, method="inverted_cdf")
-            if samples is not None:
-                samples[batch] = np.moveaxis(tokens, 0, 1)
-        if not greedy:
-            outputs["point"] = np.rint(outputs["mean"]).astype(np.int32)
-
-    order = table.var_names.get_indexer(model.genes)
-    for key, values in outputs.items():
-        _write_rows(table, names[key], rows, order, values)
-    if table.uns.get(_keys.PANEL_TABLE, {}).get("params", {}).get("predicted_only"):
-        table.X = table.layers[layer_added].copy()  # nothing was measured: X holds the counts scanpy should use
-    samples_key = f"{layer_added}_samples"
-    kept = table.obs[f"{samples_key}_kept"].to_numpy(bool) if f"{samples_key}_kept" in table.obs else None
-    if samples is not None:
-        stored = table.obsm.get(samples_key)
-        if stored is None or stored.shape[1:] != (n_samples, table.n_vars) or stored.dtype != samples.dtype:
-            stored, kept = np.zeros((table.n_obs, n_samples, table.n_vars), dtype=samples.dtype), None
-        stored[np.ix_(np.flatnonzero(rows), np.arange(n_samples), order)] = samples
-        table.obsm[samples_key] = stored
-    if samples is not None or kept is not None:
-        kept = np.zeros(table.n_obs, bool) if kept is None else kept
-        kept[rows] = samples is not None
-        table.obs[f"{samples_key}_kept"] = kept
-    sampled = table.obs[f"{layer_added}_sampled"].to_numpy(bool) if f"{layer_added}_sampled" in table.obs else None
-    if n_samples > 1 or sampled is not None:
-        sampled = np.zeros(table.n_obs, bool) if sampled is None else sampled
-        sampled[rows] = n_samples > 1
-        table.obs[f"{layer_added}_sampled"] = sampled
-    table.obs[flag] = already | rows
+    decoded, samples = decode(
+        model,
+        histology_features(table, embedding_key)[rows],
+        normalised_coords(table)[rows],
+        keys=keys,
+        n_samples=n_samples,
+        greedy=greedy,
+        keep_samples=keep_samples,
+        temperature=temperature,
+        top_k=top_k,
+        random_state=random_state,
+        batch_size=batch_size,
+        device=device,
+        show_progress_bar=show_progress_bar,
+    )
     record = {
         "model_config_hash": model.config.hash(),
         "genar_version": __version__,
@@ -198,33 +155,57 @@ def predict(
         "temperature": temperature,
         "temperature_source": source,
         "top_k": top_k,
-        "seed": seed,
+        "random_state": random_state,
         "point": "greedy" if greedy else ("sample" if n_samples == 1 else "rounded mean of samples"),
-        "layers": [str(v) for v in names.values()],
-        "quantiles": quantiles if n_samples > 1 else [],
-        "samples_key": samples_key if samples is not None else "",
+        "layers": list(decoded),
+        "quantiles": list(keys.quantiles),
+        "samples_key": keys.samples if samples is not None else "",
     }
-    table.uns.setdefault(_keys.PANEL_TABLE, {}).setdefault("predict", {})[layer_added] = record
-    logger.info("added layers %s for %d spots of %s", list(names.values()), n_rows, chosen)
+    columns = table.var_names.get_indexer(model.genes)
+    write_prediction(table, keys, rows, columns, decoded, samples=samples, sampled=sampled, record=record)
+    if _keys.panel_params(table).get("predicted_only"):
+        table.X = table.layers[layer_added].copy()  # nothing was measured: X holds the counts scanpy should use
+    logger.info("added layers %s for %d spots of %s", list(decoded), int(rows.sum()), chosen)
 
 
-def quantile_layer(layer: str, q: float) -> str:
-    """Name of the layer holding quantile ``q`` of the samples of ``layer`` (e.g. ``genar_counts_q05``)."""
-    percent = q * 100
-    label = f"{int(round(percent)):02d}" if abs(percent - round(percent)) < 1e-9 else f"{percent:g}".replace(".", "p")
-    return f"{layer}_q{label}"
+def decode(
+    model: GenAR,
+    features: np.ndarray,
+    coords: np.ndarray,
+    *,
+    keys: PredictionKeys,
+    n_samples: int,
+    greedy: bool,
+    keep_samples: bool,
+    **decoding: Any,
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """The layers of a prediction (name → ``(spots, model genes)``) and, when kept, the samples.
 
-
-def _write_rows(table: AnnData, name: str, rows: np.ndarray, order: np.ndarray, values: np.ndarray) -> None:
-    """Put ``values`` (rows × model genes) into ``layers[name]`` at ``rows`` and the model genes' columns."""
-    layer = np.zeros(table.shape, dtype=values.dtype)
-    if name in table.layers:
-        old = table.layers[name]
-        layer[:] = np.asarray(old.toarray() if hasattr(old, "toarray") else old)
-    block = layer[rows]
-    block[:, order] = values
-    layer[rows] = block
-    table.layers[name] = layer
+    The point is greedy (or a sample, or the rounded mean of the samples); with ``n_samples`` > 1 the samples are
+    summarised batch by batch into their mean and the quantiles of ``keys``, so memory holds one batch of samples
+    besides the kept ones.
+    """
+    layers: dict[str, np.ndarray] = {}
+    if n_samples == 1 or greedy:
+        layers[keys.layer] = model.predict_counts(features, coords, n_samples=1, greedy=greedy, **decoding)[0]
+    if n_samples == 1:
+        return layers, None
+    n_spots, n_genes = len(features), len(model.genes)
+    mean = np.empty((n_spots, n_genes), dtype=np.float32)
+    quantiles = {q: np.empty((n_spots, n_genes), dtype=np.int32) for q in keys.quantiles}
+    dtype = np.uint16 if model.cap < 2**16 else np.int32
+    samples = np.empty((n_spots, n_samples, n_genes), dtype=dtype) if keep_samples else None
+    for batch, tokens in model.iter_predictions(features, coords, n_samples=n_samples, greedy=False, **decoding):
+        mean[batch] = tokens.mean(axis=0)
+        for q, values in quantiles.items():
+            values[batch] = np.quantile(tokens, q, axis=0, method="inverted_cdf")
+        if samples is not None:
+            samples[batch] = np.moveaxis(tokens, 0, 1)
+    if not greedy:
+        layers[keys.layer] = np.rint(mean).astype(np.int32)
+    layers[keys.mean] = mean
+    layers.update({keys.quantile(q): values for q, values in quantiles.items()})
+    return layers, samples
 
 
 def _add_model_genes(sdata: SpatialData, table_key: str, model: GenAR) -> AnnData:
@@ -245,37 +226,9 @@ def _add_model_genes(sdata: SpatialData, table_key: str, model: GenAR) -> AnnDat
         uns=dict(old.uns.items()),
     )
     params = {"n_genes": len(model.genes), "genes_from": "model", "predicted_only": True, "unmeasured_genes": []}
-    new.uns[_keys.PANEL_TABLE] = {**old.uns.get(_keys.PANEL_TABLE, {}), "params": params}
+    new.uns[_keys.PANEL] = {**old.uns.get(_keys.PANEL, {}), "params": params}
     new = TableModel.parse(new)  # the annotation (spatialdata_attrs) came with uns
     del sdata.tables[table_key]
     sdata.tables[table_key] = new
     logger.info("table %r had no genes: added the model's %d genes (predicted, not measured)", table_key, new.n_vars)
     return new
-
-
-def _check_genes(table: AnnData, model: GenAR) -> None:
-    missing = [g for g in model.genes if g not in table.var_names]
-    if missing:
-        msg = (
-            f"The table lacks {len(missing)} of the model's {len(model.genes)} genes: {missing[:20]}. Predict into a "
-            "table with the model's panel (e.g. `genar.pp.select_genes(sdata, genes=model.genes)`)."
-        )
-        raise KeyError(msg)
-
-
-def _check_encoder(table: AnnData, model: GenAR, embedding_key: str) -> None:
-    info = table.uns.get(embedding_key, {}).get("encoder")
-    features_dim = np.shape(table.obsm[embedding_key])[1] if embedding_key in table.obsm else None
-    if info is not None and info.get("name") != model.encoder.get("name"):
-        msg = (
-            f"The features in obsm[{embedding_key!r}] come from encoder {info.get('name')!r}, but the model was "
-            f"trained on {model.encoder.get('name')!r}. Re-run `genar.pp.embed_patches(sdata, "
-            f"encoder={model.encoder.get('name')!r})`."
-        )
-        raise ValueError(msg)
-    if features_dim is not None and features_dim != model.feature_dim:
-        msg = (
-            f"obsm[{embedding_key!r}] has {features_dim} features per spot; the model needs {model.feature_dim} "
-            f"(encoder {model.encoder.get('name')!r})."
-        )
-        raise ValueError(msg)

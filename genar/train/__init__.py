@@ -3,13 +3,17 @@
 from ._callbacks import BestWeights, History
 from ._data import spot_dataset, spot_loader
 from ._plan import GenARTrainingPlan, auto_micro_batch, scale_losses
+from ._trainer import make_trainer, quiet_lightning, training_callbacks
 
 __all__ = [
     "BestWeights",
     "GenARTrainingPlan",
     "History",
     "auto_micro_batch",
+    "make_trainer",
+    "quiet_lightning",
     "scale_losses",
     "spot_dataset",
     "spot_loader",
+    "training_callbacks",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import lightning as L
 import torch
@@ -19,7 +20,7 @@ def scale_losses(
     cap: int,
     alpha: float,
     beta: float,
-    final_loss: str = "gaussian",
+    final_loss: Literal["gaussian", "ce"] = "gaussian",
 ) -> torch.Tensor:
     """Loss of every scale, ``(K,)``, from one teacher-forced pass.
 
@@ -96,7 +97,7 @@ class GenARTrainingPlan(L.LightningModule):
         alpha: float,
         beta: float,
         lr: float,
-        final_loss: str = "gaussian",
+        final_loss: Literal["gaussian", "ce"] = "gaussian",
         weight_decay: float = 0.0,
         scale_weights: Sequence[float] | None = None,
         micro_batch_size: int | None = None,

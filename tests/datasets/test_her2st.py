@@ -115,3 +115,13 @@ def test_her2st_counts_match_the_files(her2st_sdata, her2st_path):
     pd.testing.assert_frame_equal(ours, raw.loc[ours.index, genes].astype(np.int32), check_names=False)
     only_some = raw.columns.difference(table.var_names)
     assert len(only_some) > 0  # C3 has genes not shared with all sections, and they are not padded with zeros
+
+
+def test_data_and_cache_folders_from_the_environment_are_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GENAR_DATA_DIR", "../shared/data")  # relative, as the README writes it
+    monkeypatch.setenv("GENAR_CACHE_DIR", "cache")
+    assert genar.datasets.data_dir() == (tmp_path / "../shared/data").resolve()
+    assert genar.datasets.cache_dir() == tmp_path / "cache"
+    monkeypatch.delenv("GENAR_DATA_DIR")
+    assert genar.datasets.data_dir() is None

@@ -78,6 +78,7 @@ def test_weights_come_from_the_local_folder_and_a_wrong_checkpoint_is_named(tmp_
         get_encoder("uni")
 
 
+@pytest.mark.slow
 def test_a_checkpoint_in_a_local_folder_loads_into_the_registry_architecture(tmp_path, monkeypatch):
     # a UNI-shaped ViT, randomly initialised, saved where GENAR_WEIGHTS_DIR points: the real loading path end to end
     monkeypatch.setenv(genar.encoders.WEIGHTS_DIR_ENV, str(tmp_path))

@@ -34,11 +34,13 @@ def _inputs():
 def test_round_trip_gives_identical_predictions(model, tmp_path):
     feats, xy = _inputs()
     before = model.predict_counts(feats, xy, show_progress_bar=False)
-    sampled = model.predict_counts(feats, xy, n_samples=3, seed=4, show_progress_bar=False)
+    sampled = model.predict_counts(feats, xy, n_samples=3, random_state=4, show_progress_bar=False)
     model.save(tmp_path / "m")
     loaded = genar.GenAR.load(tmp_path / "m")
     assert np.array_equal(before, loaded.predict_counts(feats, xy, show_progress_bar=False))
-    assert np.array_equal(sampled, loaded.predict_counts(feats, xy, n_samples=3, seed=4, show_progress_bar=False))
+    assert np.array_equal(
+        sampled, loaded.predict_counts(feats, xy, n_samples=3, random_state=4, show_progress_bar=False)
+    )
     assert loaded.genes == ["a", "b", "c", "d"] and loaded.cap == 9 and loaded.scales == (1, 2, 4)
     assert loaded.encoder == {"name": "enc", "dim": 3}
     assert loaded.config == model.config.replace()

@@ -40,7 +40,7 @@ def test_gene_correlation_ranks_and_marks_pcc(prepared):
     table = prepared.tables["genar"]
     rng = np.random.default_rng(0)
     table.layers["noisy"] = table.layers["counts"].toarray() + rng.poisson(2.0, table.shape)
-    genar.tl.evaluate(prepared, layer="noisy")
+    genar.tl.evaluate(prepared, predicted_layer="noisy")
     _, ax = plt.subplots()
     assert genar.pl.gene_correlation(prepared, section="S1", top=5, ax=ax) is ax
     heights = [p.get_height() for p in ax.patches]
@@ -96,8 +96,10 @@ def test_spatial_shares_the_colour_scale_and_draws_true_spots(predicted):
 def test_spatial_needs_a_gene_and_a_layer(predicted):
     with pytest.raises(ValueError, match=r"genes=\[\]"):
         genar.pl.spatial(predicted, [], section="S0")
-    with pytest.raises(ValueError, match=r"layers=\[\]"):
-        genar.pl.spatial(predicted, predicted.tables["genar"].var_names[0], section="S0", layers=[])
+    with pytest.raises(ValueError, match=r"layer=None, predicted_layers=\[\]"):
+        genar.pl.spatial(
+            predicted, predicted.tables["genar"].var_names[0], section="S0", layer=None, predicted_layers=[]
+        )
 
 
 def test_spatial_needs_predictions(prepared):
@@ -105,14 +107,14 @@ def test_spatial_needs_predictions(prepared):
     with pytest.raises(KeyError, match=r"Run `genar.tl.predict` first"):
         genar.pl.spatial(prepared, gene, section="S0")
     with pytest.raises(KeyError, match=r"not in the panel"):
-        genar.pl.spatial(prepared, "nope", section="S0", layers=("counts",))
+        genar.pl.spatial(prepared, "nope", section="S0", predicted_layers=[])
 
 
 def test_uncertainty_shows_truth_prediction_and_interval_width(predicted, trained):
     genar.tl.predict(predicted, trained, sections="S0", n_samples=8, layer_added="sampled", show_progress_bar=False)
     table = predicted.tables["genar"]
     gene = table.var_names[3]
-    axes = genar.pl.uncertainty(predicted, gene, section="S0", layer="sampled", image=False)
+    axes = genar.pl.uncertainty(predicted, gene, section="S0", predicted_layer="sampled", image=False)
     assert len(axes) == 3
     rows = (table.obs["section"] == "S0").to_numpy()
     width = table.layers["sampled_q95"][rows, 3] - table.layers["sampled_q05"][rows, 3]
@@ -123,5 +125,5 @@ def test_uncertainty_shows_truth_prediction_and_interval_width(predicted, traine
 
 
 def test_uncertainty_needs_samples(predicted):
-    with pytest.raises(KeyError, match=r"genar_counts_q05.*n_samples=100"):
+    with pytest.raises(KeyError, match=r"'genar_counts' has no predictive interval.*n_samples=100"):
         genar.pl.uncertainty(predicted, predicted.tables["genar"].var_names[0], section="S0")

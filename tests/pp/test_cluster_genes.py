@@ -67,7 +67,7 @@ def test_deterministic_and_independent_of_column_order(panel):
     first = panel.tables["genar"].var_names.tolist()
     table = panel.tables["genar"]
     panel.tables["genar"] = table[:, table.var_names[::-1]].copy()
-    genar.pp.cluster_genes(panel, scales=(1, 4, 8, 32), random_state=3)
+    genar.pp.cluster_genes(panel, scales=(1, 4, 8, 32), random_state=3, overwrite=True)
     assert panel.tables["genar"].var_names.tolist() == first
 
 
@@ -92,5 +92,9 @@ def test_random_grouping_is_the_ablation_that_ignores_coexpression(panel):
     table = panel.tables["genar"]
     first = table.var_names.tolist()
     assert adjusted_rand_score(_module(table.var_names), table.varm["genar_gene_group"][:, 1]) < 0.5
-    genar.pp.cluster_genes(panel, scales=(1, 4, 8, 32), method="random", random_state=3)
+    with pytest.raises(
+        ValueError, match=r"gene hierarchy \(varm\['genar_gene_group'\]\) exists already.*overwrite=True"
+    ):
+        genar.pp.cluster_genes(panel, scales=(1, 4, 8, 32), method="random", random_state=3)
+    genar.pp.cluster_genes(panel, scales=(1, 4, 8, 32), method="random", random_state=3, overwrite=True)
     assert panel.tables["genar"].var_names.tolist() == first  # the same seed gives the same order

@@ -88,7 +88,7 @@ def test_embed_needs_patches(sdata):
 
 @pytest.mark.her2st
 def test_pp_chain_on_real_sections(her2st):
-    genar.pp.select_genes(her2st, 200, sections=["C2", "C3", "C4"])
+    genar.pp.select_genes(her2st, 200, train_sections=["C2", "C3", "C4"])
     genar.pp.cluster_genes(her2st)
     genar.pp.extract_patches(her2st)
     table = her2st.tables["genar"]
@@ -104,4 +104,4 @@ def test_pp_chain_on_real_sections(her2st):
     assert feats.shape == (32, 46) and np.isfinite(feats).all()
     assert feats.std(axis=0).max() > 0  # real tissue: the features vary between spots
     assert table.varm["genar_gene_group"].shape == (200, 6)
-    assert table.uns["genar"]["params"]["sections"] == ["C2", "C3", "C4"]
+    assert table.uns["genar"]["params"]["train_sections"] == ["C2", "C3", "C4"]

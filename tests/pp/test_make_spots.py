@@ -119,7 +119,7 @@ def test_pseudo_spots_on_a_real_section_sit_where_the_measured_spots_are(her2st)
     mpp = her2st.tables["table"].uns["spatial"]["C4"]["scalefactors"]["microns_per_pixel"]
     genar.pp.make_spots(sdata, "C4_image", technology="st", pixel_size_um=mpp, section="C4")
     pseudo = sdata.tables["genar"].obsm["spatial"]
-    real = genar.pp._geometry.spot_centres_in_image(her2st, "C4_spots", "C4_image", "C4")
+    real = genar._geometry.spot_centres_in_image(her2st, "C4_spots", "C4_image", "C4")
     pitch_px = 200 / mpp
     nearest = np.hypot(*(real[:, None] - pseudo[None]).transpose(2, 0, 1)).min(axis=1)
     assert (nearest < pitch_px * 0.75).mean() > 0.9  # the tissue that was measured is covered

@@ -48,7 +48,7 @@ def test_coarser_pyramid_level_is_used_when_enough(panel):
     genar.pp.extract_patches(panel, size_um=64.0, patch_px=16)
     params = panel.tables["genar"].uns["genar_patches"]["params"]["sections"]
     assert params["S0"]["level"] == 1  # 64 px at full resolution, 32 px at level 1, still >= 16
-    genar.pp.extract_patches(panel, size_um=64.0, patch_px=48)
+    genar.pp.extract_patches(panel, size_um=64.0, patch_px=48, overwrite=True)
     assert panel.tables["genar"].uns["genar_patches"]["params"]["sections"]["S0"]["level"] == 0
 
 
@@ -118,3 +118,43 @@ def test_float_image_is_refused(panel):
     panel.images["S0_image"] = Image2DModel.parse(img, dims=("c", "y", "x"), transformations={"S0": Identity()})
     with pytest.raises(TypeError, match=r"'S0_image' has 3 channels of dtype float32.*RGB uint8"):
         genar.pp.extract_patches(panel)
+
+
+def test_missing_image_lists_the_images(sdata):
+    del sdata.images["S1_image"]
+    genar.pp.select_genes(sdata, 8)
+    with pytest.raises(KeyError, match=r"No image shares a coordinate system with spots 'S1_spots'.*\['S0_image'\]"):
+        genar.pp.extract_patches(sdata, size_um=24.0, patch_px=24)
+
+
+def test_missing_shapes_lists_the_shapes(sdata):
+    genar.pp.select_genes(sdata, 8)
+    del sdata.shapes["S0_spots"]
+    with pytest.raises(KeyError, match=r"'S0_spots' not found in sdata.shapes. Available keys: \['S1_spots'\]"):
+        genar.pp.extract_patches(sdata, size_um=24.0, patch_px=24)
+
+
+def test_table_region_that_names_no_shapes(sdata):
+    genar.pp.select_genes(sdata, 8)
+    table = sdata.tables["genar"]
+    table.obs["region"] = table.obs["region"].cat.rename_categories({"S0_spots": "S0_spotz"})
+    with pytest.raises(KeyError, match=r"'S0_spotz' not found in sdata.shapes.*region must name a shapes element"):
+        genar.pp.extract_patches(sdata, size_um=24.0, patch_px=24)
+
+
+def test_coordinate_systems_that_do_not_connect_image_and_spots(sdata):
+    genar.pp.select_genes(sdata, 8)
+    set_transformation(sdata.images["S0_image"], {"elsewhere": Identity()}, set_all=True)
+    with pytest.raises(KeyError, match=r"No image shares a coordinate system with spots 'S0_spots' .*\['S0'\]"):
+        genar.pp.extract_patches(sdata, size_um=24.0, patch_px=24)
+    with pytest.raises(ValueError, match=r"Image 'S0_image' and spots 'S0_spots' share no coordinate system"):
+        genar.pp.extract_patches(sdata, size_um=24.0, patch_px=24, image_key="S0_image")
+
+
+def test_spots_outside_the_image_hold_no_tissue(sdata):
+    genar.pp.select_genes(sdata, 8)
+    shapes = sdata.shapes["S1_spots"]
+    shapes.geometry = shapes.geometry.translate(xoff=5000)
+    with pytest.warns(UserWarning, match=r"40 of the 40 spots of section 'S1' lie entirely outside image 'S1_image'"):
+        genar.pp.extract_patches(sdata, size_um=24.0, patch_px=24)
+    assert sdata.tables["genar"].obs["genar_patches_border"].to_numpy()[40:].all()

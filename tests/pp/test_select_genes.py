@@ -9,12 +9,12 @@ import genar
 
 def test_panel_table_holds_raw_counts_of_panel_genes(sdata):
     before = sdata.tables["table"].copy()
-    genar.pp.select_genes(sdata, 12, sections=["S0"])
+    genar.pp.select_genes(sdata, 12, train_sections=["S0"])
     panel = sdata.tables["genar"]
     assert panel.n_vars == 12 and panel.n_obs == before.n_obs
     np.testing.assert_array_equal(panel.layers["counts"].toarray(), before[:, panel.var_names].X.toarray())
     np.testing.assert_array_equal(panel.X.toarray(), panel.layers["counts"].toarray())
-    assert panel.uns["genar"]["params"]["sections"] == ["S0"]
+    assert panel.uns["genar"]["params"]["train_sections"] == ["S0"]
     assert panel.uns["spatialdata_attrs"]["region"] == before.uns["spatialdata_attrs"]["region"]
     # the source table is untouched
     table = sdata.tables["table"]
@@ -31,9 +31,9 @@ def test_panel_is_chosen_on_training_sections_only(sdata):
     X[:, 0] = 6  # g00: constant everywhere ...
     X[s1, 0] = rng.choice([0, 0, 0, 24], s1.sum())  # ... except wildly variable in the held-out section S1
     table.X = sparse.csr_matrix(X)
-    genar.pp.select_genes(sdata, 8, sections=["S0"])
+    genar.pp.select_genes(sdata, 8, train_sections=["S0"])
     assert "g00" not in sdata.tables["genar"].var_names
-    genar.pp.select_genes(sdata, 8, sections=["S1"], overwrite=True)
+    genar.pp.select_genes(sdata, 8, train_sections=["S1"], overwrite=True)
     assert "g00" in sdata.tables["genar"].var_names
 
 
@@ -79,4 +79,25 @@ def test_existing_panel_is_not_overwritten(sdata):
 
 def test_unknown_section(sdata):
     with pytest.raises(ValueError, match=r"unknown sections \['S7'\]. Available sections: \['S0', 'S1'\]"):
-        genar.pp.select_genes(sdata, 8, sections=["S7"])
+        genar.pp.select_genes(sdata, 8, train_sections=["S7"])
+
+
+def test_negative_counts(sdata):
+    table = sdata.tables["table"]
+    table.X = table.X.astype(np.int32)
+    table.X[0, 0] = -2
+    with pytest.raises(ValueError, match=r"adata.X contains negative values \(minimum -2\).*raw, non-negative"):
+        genar.pp.select_genes(sdata, 8)
+
+
+def test_duplicate_gene_names(sdata):
+    table = sdata.tables["table"]
+    table.var_names = ["g00", "g00", *table.var_names[2:]]
+    with pytest.raises(ValueError, match=r"gene names of table 'table' are not unique: \['g00'\].*make_unique"):
+        genar.pp.select_genes(sdata, 8)
+
+
+def test_sparse_float_counts_that_are_whole_numbers_are_accepted(sdata):
+    sdata.tables["table"].X = sparse.csr_matrix(sdata.tables["table"].X.toarray().astype(np.float32))
+    genar.pp.select_genes(sdata, 8)  # float storage of integer counts is common (e.g. after concatenation)
+    assert sdata.tables["genar"].layers["counts"].dtype == np.int32

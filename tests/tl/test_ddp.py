@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent(
     sdata = sd.read_zarr(sys.argv[1])
     config = genar.GenARConfig(width=16, depth=1, heads=2, mlp_ratio=2.0, batch_size=8, cap=100)
     model = genar.tl.fit(
-        sdata, sections=["S0"], config=config, max_epochs=2, seed=0, show_progress_bar=False,
+        sdata, train_sections=["S0"], config=config, max_epochs=2, random_state=0, show_progress_bar=False,
         accelerator="cpu", devices=2, strategy="ddp",
     )
     if int(os.environ.get("LOCAL_RANK", "0")) == 0:  # every process returns the model; one saves it
@@ -30,6 +30,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:zarr v3 autosharding")  # anndata announcing a future default while writing
 def test_fit_with_two_cpu_processes(prepared, tmp_path):
     del prepared.images["S0_image"], prepared.images["S1_image"]  # the script needs the table only

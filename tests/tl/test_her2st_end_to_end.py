@@ -9,7 +9,7 @@ import genar
 @pytest.mark.her2st
 def test_fit_predict_evaluate_on_a_real_section(her2st):
     sdata = her2st
-    genar.pp.select_genes(sdata, 40, sections=["C2"], flavor="total_counts")
+    genar.pp.select_genes(sdata, 40, train_sections=["C2"], flavor="total_counts")
     genar.pp.cluster_genes(sdata, scales=(1, 4, 8, 40))
     genar.pp.extract_patches(sdata)
     table = sdata.tables["genar"]
@@ -24,7 +24,7 @@ def test_fit_predict_evaluate_on_a_real_section(her2st):
     genar.pp.embed_patches(sdata, encoder="color_texture", show_progress_bar=False)
     config = genar.GenARConfig(width=32, depth=1, heads=2, batch_size=64, lr=5e-3)
     with pytest.warns(UserWarning, match="exceed the cap"):
-        model = genar.tl.fit(sdata, sections=["C2"], config=config, max_epochs=8, show_progress_bar=False)
+        model = genar.tl.fit(sdata, train_sections=["C2"], config=config, max_epochs=8, show_progress_bar=False)
     genar.tl.predict(sdata, model, show_progress_bar=False)
     table = sdata.tables["genar"]
     layer = table.layers["genar_counts"]
