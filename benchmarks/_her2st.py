@@ -1,15 +1,26 @@
-"""Shared by the her2st benchmarks: load the sections, embed every patch once (features do not depend on the panel)."""
+"""Shared by the her2st benchmarks: the sections and their split, features embedded once, scores in both forms,
+resumable runs in a JSONL file, and the mean ± sd table."""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
 
 import genar
 
 #: The columns of genar.tl.evaluate that the her2st benchmarks report.
 METRICS = [
     "pcc_10",
+    "n_pcc_10",
     "pcc_50",
+    "n_pcc_50",
     "pcc_200",
+    "n_pcc_200",
     "pcc_all",
+    "n_genes_defined",
     "pcc_fixed50",
     "pcc_all_vs_ceiling",
     "mse",
@@ -19,6 +30,14 @@ METRICS = [
     "interval_width_90",
     "rps",
 ]
+#: Models that do not depend on the seed: run once per held-out section.
+SEED_FREE = ("ridge", "hest_ridge", "mean")
+
+
+def split(sections: list[str], test: str) -> tuple[list[str], str]:
+    """Training sections and the validation section for a test section (the next one after it, cyclically)."""
+    others = sections[sections.index(test) + 1 :] + sections[: sections.index(test)]
+    return sorted(others[1:]), others[0]
 
 
 def embedded_sections(data: str | None):
@@ -38,3 +57,73 @@ def panel_for(sdata, features, train: list[str]) -> None:
     table = sdata.tables["genar"]
     table.obsm["X_histology"] = features.obsm["X_histology"]
     table.uns["X_histology"] = features.uns["X_histology"]
+
+
+def scores(sdata, layer: str, test: str) -> dict[str, dict[str, float]]:
+    """``genar.tl.evaluate`` of both forms of a prediction on ``test``: ``{"float": {...}, "int": {...}}``."""
+    out = {}
+    for form, name in (("float", f"{layer}_estimate"), ("int", layer)):
+        summary = genar.tl.evaluate(sdata, predicted_layer=name, sections=test, key_added=f"{name}_scores").loc[test]
+        out[form] = {m: float(summary[m]) for m in METRICS if m in summary}
+    return out
+
+
+def run_grid(
+    jsonl: str | None, tasks: Iterable[tuple[str, str, int]], run: Callable[[str, str, int], list[dict]]
+) -> list[dict]:
+    """Run ``run(model, test, seed)`` for every task not already in ``jsonl``; append its rows there as they finish."""
+    done = []
+    if jsonl and Path(jsonl).exists():
+        done = [json.loads(line) for line in Path(jsonl).read_text().splitlines() if line.strip()]
+    rows = []
+    for model, test, seed in tasks:
+        previous = [r for r in done if (r["model"], r["section"], r["seed"]) == (model, test, seed)]
+        if previous:
+            rows.extend(previous)
+            continue
+        new = run(model, test, seed)
+        rows.extend(new)
+        if jsonl:
+            with open(jsonl, "a") as f:
+                f.writelines(json.dumps(r) + "\n" for r in new)
+    return rows
+
+
+def table(rows: list[dict], keys: list[tuple[str, str]], columns: list[str]) -> str:
+    """Mean ± sd over runs of ``columns`` per (model, form) (a metric undefined in every run shows as –)."""
+    lines = [f"| model | form | runs | {' | '.join(columns)} |", "|---|---|---|" + "---|" * len(columns)]
+    for model, form in keys:
+        sub = [r for r in rows if r["model"] == model and r.get("form") == form]
+        if not sub:
+            continue
+        cells = []
+        for m in columns:
+            values = np.array([r.get(m, np.nan) for r in sub], dtype=float)
+            if np.isnan(values).all():
+                cells.append("–")
+                continue
+            values = values[np.isfinite(values)]
+            sd = values.std(ddof=1) if len(values) > 1 else 0.0
+            digits = 0 if m.startswith(("n_", "seconds", "spots_per_s")) else 1 if m == "epochs" else 3
+            cells.append(f"{values.mean():.{digits}f} ± {sd:.{digits}f}")
+        lines.append(f"| {model} | {form} | {len(sub)} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def paired(rows: list[dict], keys: list[tuple[str, str]], reference: tuple[str, str], columns: list[str]) -> str:
+    """Mean over test sections of (model − reference) per column: each section's runs are averaged first."""
+    ref = {r["section"]: r for r in rows if (r["model"], r.get("form")) == reference}
+    lines = [f"| model | form | {' | '.join(f'Δ {c}' for c in columns)} |", "|---|---|" + "---|" * len(columns)]
+    for model, form in keys:
+        sub = [r for r in rows if r["model"] == model and r.get("form") == form and r["section"] in ref]
+        if not sub or (model, form) == reference:
+            continue
+        cells = []
+        for m in columns:
+            per_section = {}
+            for r in sub:
+                per_section.setdefault(r["section"], []).append(r.get(m, np.nan))
+            deltas = [np.mean(v) - ref[s].get(m, np.nan) for s, v in per_section.items()]
+            cells.append(f"{np.mean(deltas):+.3f}")
+        lines.append(f"| {model} | {form} | {' | '.join(cells)} |")
+    return "\n".join(lines)

@@ -20,6 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import genar
+from genar.tl import pearson_per_gene
 
 BASE = [
     "efficientnet_lite0",
@@ -38,14 +39,6 @@ COMBOS = [
     "efficientnet_lite2+color_texture",
     "efficientnet_lite0_random+color_texture",
 ]
-
-
-def pearson_per_gene(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    t = truth - truth.mean(0)
-    p = pred - pred.mean(0)
-    denom = np.sqrt((t**2).sum(0) * (p**2).sum(0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, (t * p).sum(0) / denom, np.nan)
 
 
 def main() -> None:

@@ -45,8 +45,15 @@ SPOT_DIAMETER_FULLRES = "spot_diameter_fullres"
 MEASURED = "genar_measured"
 #: ``var`` column of the panel table: rank of the gene's variance on the training sections (0 = most variable).
 TRAIN_VARIANCE_RANK = "genar_train_variance_rank"
+#: Suffix of a section's coordinate system in micrometres (genar's readers make one per section).
+MICRON_SYSTEM_SUFFIX = "_um"
 #: Quantiles written by a sampled prediction unless others are asked for (a central 90% interval).
 DEFAULT_QUANTILES = (0.05, 0.95)
+
+
+def micron_system(section: str) -> str:
+    """Name of a section's coordinate system in micrometres, e.g. ``'C4_um'``."""
+    return f"{section}{MICRON_SYSTEM_SUFFIX}"
 
 
 def quantile_suffix(q: float) -> str:
@@ -74,9 +81,21 @@ class PredictionKeys:
 
     @classmethod
     def of(cls, table: Any, layer: str) -> PredictionKeys:
-        """The names of ``layer`` in ``table``, with the quantiles its provenance records."""
-        record = prediction_record(table, layer)
-        return cls(layer, tuple(float(q) for q in record.get("quantiles", ())))
+        """The names of the prediction that wrote ``layer``, with the quantiles its provenance records.
+
+        ``layer`` is a prediction's own layer, or one of its companions (e.g. ``genar_counts_estimate`` of
+        ``genar_counts``).
+        """
+        records = table.uns.get(PREDICTIONS, {})
+        owner = (
+            layer if layer in records else next((k for k, r in records.items() if layer in r.get("layers", [])), layer)
+        )
+        return cls(owner, tuple(float(q) for q in records.get(owner, {}).get("quantiles", ())))
+
+    @property
+    def estimate(self) -> str:
+        """Layer with the point estimate for log-space metrics, ``2 ** E[log2(1 + X)] - 1`` (float)."""
+        return f"{self.layer}_estimate"
 
     @property
     def mean(self) -> str:
@@ -123,9 +142,9 @@ class PredictionKeys:
         return f"{self.samples}_kept"
 
     def layers(self, *, sampled: bool) -> list[str]:
-        """Every layer a prediction writes: the point, and with samples their mean and quantiles."""
+        """Every layer a prediction writes: the counts, the estimate, and with samples their mean and quantiles."""
         extra = [self.mean, *self.quantile_layers.values()] if sampled else []
-        return [self.layer, *extra]
+        return [self.layer, self.estimate, *extra]
 
 
 def prediction_record(table: Any, layer: str) -> Mapping[str, Any]:

@@ -65,7 +65,12 @@ STEPS = {
     ),
     "baseline": (
         lambda s, **kw: genar.tl.baseline(s, "ridge", train_sections=["S0"], **kw),
-        {"tables/genar/obs", "tables/genar/layers/ridge_counts", "tables/genar/uns/genar_predictions"},
+        {
+            "tables/genar/obs",
+            "tables/genar/layers/ridge_counts",
+            "tables/genar/layers/ridge_counts_estimate",
+            "tables/genar/uns/genar_predictions",
+        },
     ),
 }
 
@@ -142,7 +147,12 @@ def test_predict_in_place_and_copy(prepared, trained, same):
     before = _snapshot(prepared)
     result = genar.tl.predict(prepared, trained, sections="S1", copy=True)
     assert not _changed(before, _snapshot(prepared), same)
-    documented = {"tables/genar/obs", "tables/genar/layers/genar_counts", "tables/genar/uns/genar_predictions"}
+    documented = {
+        "tables/genar/obs",
+        "tables/genar/layers/genar_counts",
+        "tables/genar/layers/genar_counts_estimate",
+        "tables/genar/uns/genar_predictions",
+    }
     assert _changed(before, _snapshot(result), same) == documented
     assert genar.tl.predict(prepared, trained, sections="S1") is None
     assert _changed(before, _snapshot(prepared), same) == documented

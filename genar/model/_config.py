@@ -34,10 +34,28 @@ class GenARConfig:
         Quantile used when ``cap`` is ``None``.
     alpha, beta
         Width of the final-scale target: a discretised Gaussian with ``sigma = alpha * count + beta``.
+    loss_weighting
+        How the loss weighs positions: ``"scale"`` averages the positions of each scale and weighs every scale
+        equally (the paper's "mean over scales"); ``"position"`` weighs every position equally, so a scale counts
+        in proportion to its groups (the reference implementation's sum over positions: the finest scale of the
+        paper's scales carries 57%).
     scale_weights
-        Weight of each scale in the loss (default: all equal, so the loss is the mean over scales).
+        Explicit weight of each scale in the loss (overrides ``loss_weighting``).
     lr, weight_decay, batch_size
-        Adam learning rate and weight decay, and training batch size (spots per optimiser step).
+        Learning rate and decoupled weight decay of AdamW (on matrices only), and the training batch size (spots
+        per optimiser step).
+    grad_clip
+        Largest global norm of the gradient of a step (``None``: not clipped).
+    lr_schedule, warmup
+        ``"constant"``, or ``"cosine"``: a linear warm-up over the first ``warmup`` share of the steps, then a
+        cosine decay to 5% of ``lr`` at ``max_epochs``.
+    selection
+        What chooses the best epoch and stops training early on the validation sections: ``"loss"`` (the
+        teacher-forced loss over all scales), or how well free-running predictions score there — ``"pcc"`` (the
+        mean Pearson over genes of the log-space point estimate; higher is better) or ``"mse"`` (its error).
+    n_models
+        Networks trained with successive seeds and averaged in log space at prediction (a seed ensemble); sampling
+        draws from their mixture. Training and prediction cost grow in proportion.
     micro_batch_size
         Spots per forward/backward pass; gradients are accumulated over the batch, so this bounds activation
         memory without changing the optimisation. ``None``: as large as fits about 1.25 GB of activations.
@@ -64,10 +82,16 @@ class GenARConfig:
     cap_quantile: float = 0.999
     alpha: float = 0.01
     beta: float = 1.0
+    loss_weighting: Literal["scale", "position"] = "scale"
     scale_weights: tuple[float, ...] | None = None
     lr: float = 2e-3
     weight_decay: float = 0.0
     batch_size: int = 64
+    grad_clip: float | None = None
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    warmup: float = 0.05
+    selection: Literal["loss", "pcc", "mse"] = "loss"
+    n_models: int = 1
     micro_batch_size: int | None = None
     scales: tuple[int, ...] | None = None
     gene_film: bool = True
@@ -87,14 +111,27 @@ class GenARConfig:
             "alpha": self.alpha >= 0,
             "beta": self.beta > 0,
             "lr": self.lr > 0,
+            "weight_decay": self.weight_decay >= 0,
             "batch_size": self.batch_size >= 1,
+            "grad_clip": self.grad_clip is None or self.grad_clip > 0,
+            "warmup": 0 <= self.warmup < 1,
+            "n_models": self.n_models >= 1,
+            "loss_weighting": self.loss_weighting in ("scale", "position"),
+            "lr_schedule": self.lr_schedule in ("constant", "cosine"),
+            "selection": self.selection in ("loss", "pcc", "mse"),
             "micro_batch_size": self.micro_batch_size is None or self.micro_batch_size >= 1,
             "final_loss": self.final_loss in ("gaussian", "ce"),
             "head": self.head in ("tokens", "regression"),
         }
         for name, ok in checks.items():
             if not ok:
-                choices = {"final_loss": "'gaussian' or 'ce'", "head": "'tokens' or 'regression'"}
+                choices = {
+                    "final_loss": "'gaussian' or 'ce'",
+                    "head": "'tokens' or 'regression'",
+                    "loss_weighting": "'scale' or 'position'",
+                    "lr_schedule": "'constant' or 'cosine'",
+                    "selection": "'loss', 'pcc' or 'mse'",
+                }
                 extra = f" (must divide width={self.width})" if name == "heads" else ""
                 extra = f" (must be {choices[name]})" if name in choices else extra
                 msg = f"GenARConfig: invalid `{name}`={getattr(self, name)!r}{extra}."

@@ -18,14 +18,17 @@ from ..module import GenARModule
 from ._config import GenARConfig
 from ._io import read_checkpoint, write_checkpoint
 
+#: Validation score that chooses the best epoch for each ``GenARConfig.selection``, and whether higher is better.
+SELECTION_MONITOR = {"loss": ("val/loss", "min"), "pcc": ("val/pcc", "max"), "mse": ("val/mse", "min")}
+
 
 class GenAR:
     """A GenAR model: predicts raw counts of a fixed gene panel from histology features and spot coordinates.
 
     Build and train it with :func:`genar.tl.fit`; predict with :func:`genar.tl.predict`. This class holds the
-    network, what it was trained on (genes in model order, scales, count cap, encoder), its loss history
-    (``history``, ``train_info``) and the sampling temperature fitted by :func:`genar.tl.calibrate`
-    (``calibration``; empty until calibrated).
+    network (or, with ``config.n_models`` > 1, a seed ensemble of networks, :attr:`members`), what it was trained on
+    (genes in model order, scales, count cap, encoder), its learning curves (``history``, ``train_info``) and the
+    sampling temperature fitted by :func:`genar.tl.calibrate` (``calibration``; empty until calibrated).
 
     Parameters
     ----------
@@ -62,7 +65,11 @@ class GenAR:
         self.train_info: dict[str, Any] = {}
         self.calibration: dict[str, Any] = {}  # set by genar.tl.calibrate
         self.is_trained = False
-        self.module = GenARModule(
+        self.members = [self._new_module() for _ in range(config.n_models)]
+
+    def _new_module(self) -> GenARModule:
+        config = self.config
+        return GenARModule(
             scales=config.scales,
             n_genes=len(self.genes),
             vocab=self.cap + 1,
@@ -80,21 +87,34 @@ class GenAR:
 
     def __repr__(self) -> str:
         state = "trained" if self.is_trained else "untrained"
-        n_params = sum(p.numel() for p in self.module.parameters())
+        n_params = sum(p.numel() for m in self.members for p in m.parameters())
+        ensemble = f"{len(self.members)} networks, " if len(self.members) > 1 else ""
         return (
             f"GenAR({state}; {len(self.genes)} genes, scales {list(self.config.scales)}, cap {self.cap}, "
-            f"width {self.config.width}, depth {self.config.depth}, {n_params / 1e6:.2f}M parameters, "
+            f"width {self.config.width}, depth {self.config.depth}, {ensemble}{n_params / 1e6:.2f}M parameters, "
             f"encoder {self.encoder.get('name')!r})"
         )
+
+    @property
+    def module(self) -> GenARModule:
+        """The (first) network."""
+        return self.members[0]
 
     @property
     def scales(self) -> tuple[int, ...]:
         """Gene groups per scale, coarse to fine."""
         return tuple(self.config.scales)
 
-    def history_frame(self) -> pd.DataFrame:
-        """Loss per epoch (``train/loss``, ``train/loss_scale{k}``, ``val/...``) as a DataFrame."""
-        return pd.DataFrame(self.history).set_index("epoch") if self.history else pd.DataFrame()
+    def history_frame(self, member: int = 0) -> pd.DataFrame:
+        """Learning curves of one network, per epoch: ``train/loss``, ``train/loss_scale{k}``, ``val/...``.
+
+        With validation sections, ``val/loss`` (teacher-forced) and the free-running ``val/pcc`` and ``val/mse`` of
+        the point estimate (what :func:`genar.tl.evaluate` reports).
+        """
+        rows = [r for r in self.history if r.get("member", 0) == member]
+        if not rows:
+            return pd.DataFrame()
+        return pd.DataFrame(rows).drop(columns="member", errors="ignore").set_index("epoch")
 
     # -- training ---------------------------------------------------------------------------------------------
     def train(
@@ -111,9 +131,12 @@ class GenAR:
         show_progress_bar: bool | None = None,
         checkpoint_dir: str | Path | None = None,
         resume_from: str | Path | None = None,
+        init_weights: dict[str, torch.Tensor] | None = None,
         **trainer_kwargs: Any,
     ) -> GenAR:
         """Train on arrays (see :func:`genar.tl.fit` for the AnnData-level call).
+
+        Every network of an ensemble is trained in turn, network ``i`` with the seed ``random_state + i``.
 
         Parameters
         ----------
@@ -121,45 +144,111 @@ class GenAR:
             ``(N, feature_dim)`` histology features, ``(N, 2)`` coordinates in ``[0, 1]``, ``(N, n_genes)`` raw
             counts in model gene order (already clipped at the cap).
         validation
-            The same three arrays for the validation spots: enables early stopping and best-weight selection.
+            The same three arrays for the validation spots: enables early stopping and best-weight selection on
+            ``config.selection``.
         max_epochs, accelerator
             Passed to the Lightning trainer.
         random_state
             Fixes initialisation, shuffling and dropout.
         early_stopping_patience
-            Epochs without improvement of the validation loss before stopping (``None``: never stop early).
+            Epochs without improvement of the validation score before stopping (``None``: never stop early).
         show_progress_bar
             Lightning's progress bar (default ``genar.settings.show_progress_bar``).
         checkpoint_dir, resume_from
-            See :func:`genar.tl.fit`.
+            See :func:`genar.tl.fit`; an ensemble's networks checkpoint into ``member{i}/`` below them.
+        init_weights
+            Weights to start from instead of a random initialisation (e.g. from :func:`genar.tl.pretrain`).
         **trainer_kwargs
             Further arguments of :class:`lightning.Trainer`.
         """
+        if self.config.selection != "loss" and validation is None:
+            msg = (
+                f"GenARConfig(selection={self.config.selection!r}) scores free-running predictions on validation "
+                "sections: pass `val_sections` (or `validation=`), or use selection='loss'."
+            )
+            raise ValueError(msg)
+        feats = np.asarray(features, dtype=np.float32)
+        infos, self.history = [], []
+        for i, module in enumerate(self.members):
+            rows, info = self._train_member(
+                module,
+                feats,
+                coords,
+                counts,
+                validation=validation,
+                max_epochs=max_epochs,
+                random_state=random_state + i,
+                accelerator=accelerator,
+                early_stopping_patience=early_stopping_patience,
+                show_progress_bar=show_progress_bar,
+                checkpoint_dir=self._member_folder(checkpoint_dir, i),
+                resume_from=self._member_folder(resume_from, i),
+                init_weights=init_weights,
+                **trainer_kwargs,
+            )
+            self.history.extend({"member": i, **row} for row in rows)
+            infos.append(info)
+        self.train_info = {
+            **infos[0],
+            "random_state": random_state,
+            "max_epochs": max_epochs,
+            "selection": self.config.selection,
+            "n_train_spots": int(len(feats)),
+            "n_val_spots": 0 if validation is None else int(len(validation[0])),
+        }
+        if len(self.members) > 1:
+            self.train_info["members"] = infos
+        self.calibration = {}  # new weights: an earlier calibration no longer applies
+        self.is_trained = True
+        logger.info("trained GenAR (%d network(s)) on %d spots", len(self.members), len(feats))
+        return self
+
+    def _member_folder(self, folder: str | Path | None, i: int) -> str | Path | None:
+        """An ensemble's networks checkpoint into ``member{i}/`` of the folder; a single network into the folder."""
+        return folder if folder is None or len(self.members) == 1 else Path(folder) / f"member{i}"
+
+    def _train_member(
+        self,
+        module: GenARModule,
+        feats: np.ndarray,
+        coords: np.ndarray,
+        counts: np.ndarray,
+        *,
+        validation: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+        max_epochs: int,
+        random_state: int,
+        accelerator: str,
+        early_stopping_patience: int | None,
+        show_progress_bar: bool | None,
+        checkpoint_dir: str | Path | None,
+        resume_from: str | Path | None,
+        init_weights: dict[str, torch.Tensor] | None,
+        **trainer_kwargs: Any,
+    ) -> tuple[list[dict[str, float]], dict[str, Any]]:
+        """Train one network; return its learning curves and what to record of the run."""
         import lightning as L
 
-        from ..train import (
-            BestWeights,
-            make_trainer,
-            quiet_lightning,
-            spot_dataset,
-            spot_loader,
-            training_callbacks,
-        )
+        from ..train import BestWeights, make_trainer, quiet_lightning, spot_dataset, spot_loader, training_callbacks
 
         L.seed_everything(random_state, workers=True, verbose=False)
-        self._reinitialise(random_state)
-        feats = np.asarray(features, dtype=np.float32)
-        self.module.feature_mean.copy_(torch.from_numpy(feats.mean(0)))
-        self.module.feature_std.copy_(torch.from_numpy(np.maximum(feats.std(0), 1e-6)))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(random_state)
+            module.init_weights()
+        if init_weights is not None:
+            module.load_state_dict(init_weights)
+        module.feature_mean.copy_(torch.from_numpy(feats.mean(0)))
+        module.feature_std.copy_(torch.from_numpy(np.maximum(feats.std(0), 1e-6)))
         batch_size = self.config.batch_size
-        train_loader = spot_loader(
+        loader = spot_loader(
             spot_dataset(feats, coords, counts), batch_size=batch_size, shuffle=True, seed=random_state
         )
         val_loader = None
         if validation is not None:
             val_loader = spot_loader(spot_dataset(*validation), batch_size=max(batch_size, 256), shuffle=False)
+        monitor, mode = SELECTION_MONITOR[self.config.selection]
         callbacks = training_callbacks(
-            monitor=None if validation is None else "val/loss",
+            monitor=None if validation is None else monitor,
+            mode=mode,
             early_stopping_patience=early_stopping_patience,
             checkpoint_dir=checkpoint_dir,
         )
@@ -174,48 +263,43 @@ class GenAR:
                 show_progress_bar=settings.progress(show_progress_bar),
                 **trainer_kwargs,
             )
+            plan = self._training_plan(module, free_running=validation)
             # weights_only: a checkpoint is a torch pickle; load it without running code it may carry
-            trainer.fit(self._training_plan(), train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
-        self.module.cpu().eval()
-        self.history = callbacks[0].rows
+            trainer.fit(plan, loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
+        module.cpu().eval()
+        rows = callbacks[0].rows
         best = next((c for c in callbacks if isinstance(c, BestWeights)), None)
-        self.train_info = {
-            "random_state": random_state,
-            "max_epochs": max_epochs,
-            "epochs_run": len(self.history),
-            "best_epoch": None if best is None else best.best_epoch,
-            "best_val_loss": None if best is None or best.best_epoch is None else best.best_score,
-            "n_train_spots": int(len(feats)),
-            "n_val_spots": 0 if validation is None else int(len(validation[0])),
+        found = best is not None and best.best_epoch is not None
+        info = {
+            "epochs_run": len(rows),
+            "best_epoch": best.best_epoch if found else None,
+            "best_val_score": best.best_score if found else None,
+            "best_val_loss": _at_epoch(rows, "val/loss", best.best_epoch) if found else None,
             "resumed_from": None if ckpt_path is None else str(ckpt_path),
             "world_size": int(trainer.world_size),
         }
-        self.calibration = {}  # new weights: an earlier calibration no longer applies
-        self.is_trained = True
-        logger.info("trained GenAR for %d epochs on %d spots", len(self.history), len(feats))
-        return self
+        return rows, info
 
-    def _training_plan(self):
-        """The Lightning plan that trains :attr:`module` with this model's loss and optimiser settings."""
-        from ..train import GenARTrainingPlan
+    def _training_plan(self, module: GenARModule, *, free_running=None):
+        """The Lightning plan that trains ``module`` with this model's loss and optimiser settings."""
+        from ..train import GenARTrainingPlan, loss_weights
 
         cfg = self.config
         return GenARTrainingPlan(
-            self.module,
+            module,
             cap=self.cap,
             alpha=cfg.alpha,
             beta=cfg.beta,
             final_loss=cfg.final_loss,
             lr=cfg.lr,
             weight_decay=cfg.weight_decay,
-            scale_weights=cfg.scale_weights,
+            scale_weights=cfg.scale_weights or loss_weights(cfg.scales, cfg.loss_weighting),
             micro_batch_size=cfg.micro_batch_size,
+            grad_clip=cfg.grad_clip,
+            lr_schedule=cfg.lr_schedule,
+            warmup=cfg.warmup,
+            free_running=free_running if cfg.selection != "loss" else None,
         )
-
-    def _reinitialise(self, random_state: int) -> None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(random_state)
-            self.module.init_weights()
 
     # -- decoding ---------------------------------------------------------------------------------------------
     def predict_counts(
@@ -231,6 +315,71 @@ class GenAR:
         for rows, tokens in self.iter_predictions(features, coords, n_samples=n_samples, **decoding):
             out[:, rows] = tokens
         return out
+
+    def predict_estimate(self, features: np.ndarray, coords: np.ndarray, **decoding: Any) -> np.ndarray:
+        """The point estimate for every spot: float32 ``(N, n_genes)``, ``2 ** E[log2(1 + X)] - 1``.
+
+        ``decoding`` takes the keywords of :meth:`iter_estimates`, which explains the estimate.
+        """
+        out = np.empty((len(features), len(self.genes)), dtype=np.float32)
+        for rows, estimate in self.iter_estimates(features, coords, **decoding):
+            out[rows] = estimate
+        return out
+
+    def iter_estimates(
+        self,
+        features: np.ndarray,
+        coords: np.ndarray,
+        *,
+        n_paths: int = 1,
+        random_state: int = 0,
+        batch_size: int = 256,
+        device: str | torch.device | None = None,
+        show_progress_bar: bool | None = None,
+    ) -> Iterator[tuple[slice, np.ndarray]]:
+        """Yield ``(rows, estimate)`` per batch: the estimate for log-space metrics, float32 ``(len(rows), n_genes)``.
+
+        The estimate is ``2 ** E[log2(1 + X)] - 1``. Given a path through the coarser scales, ``E[log2(1 + X)]`` at
+        the finest scale is computed exactly from its distribution (Rao–Blackwellised); it is averaged over
+        ``n_paths`` coarse paths — the greedy path when ``n_paths`` is 1, else paths sampled from the model's own
+        distribution with a generator seeded by ``random_state`` — and over the networks of an ensemble. It
+        minimises the expected squared error in log2(x + 1) under the model, which the mode does not: for a gene
+        that is 0 in most spots, the mode is 0 everywhere while the estimate follows how likely a count is.
+        """
+        from tqdm.auto import tqdm
+
+        self._check_trained()
+        if n_paths < 1 or batch_size < 1:
+            msg = f"`n_paths` and `batch_size` must be at least 1; got {n_paths} and {batch_size}."
+            raise ValueError(msg)
+        feats, xy = self._inputs(features, coords)
+        dev = resolve_device(device)
+        values = torch.log2(1 + torch.arange(self.cap + 1, dtype=torch.float32, device=dev))
+        N = feats.shape[0]
+        generator = torch.Generator(device=dev).manual_seed(random_state)
+        work = N * n_paths * len(self.members)
+        with (
+            self._on(dev) as caches,
+            tqdm(total=work, desc="predict", unit="spot", disable=not settings.progress(show_progress_bar)) as bar,
+        ):
+            for start in range(0, N, batch_size):
+                rows = slice(start, min(start + batch_size, N))
+                total = torch.zeros(rows.stop - rows.start, len(self.genes), device=dev)
+                for module, cache in caches:
+                    for _ in range(n_paths):
+                        _, expected = module.decode_expectation(
+                            feats[rows].to(dev),
+                            xy[rows].to(dev),
+                            values,
+                            greedy=n_paths == 1,
+                            generator=generator,
+                            cache=cache,
+                            micro_batch=cache.capacity,
+                        )
+                        total += expected
+                        bar.update(rows.stop - rows.start)
+                mean_log = total / (n_paths * len(self.members))
+                yield rows, (torch.exp2(mean_log) - 1).clamp_min(0).cpu().numpy().astype(np.float32)
 
     def iter_predictions(
         self,
@@ -249,8 +398,11 @@ class GenAR:
         """Yield ``(rows, tokens)`` per batch of spots: ``tokens`` is int32 ``(n_samples, len(rows), n_genes)``.
 
         ``greedy`` (default: ``n_samples == 1``) takes the most likely token at every scale; otherwise tokens are
-        sampled with ``temperature`` and ``top_k`` from a generator seeded with ``random_state`` (the samples of a batch
-        are drawn one after the other). Memory stays bounded by one batch of samples whatever the number of spots.
+        sampled with ``temperature`` and ``top_k`` from a generator seeded with ``random_state`` (the samples of a
+        batch are drawn one after the other; with an ensemble, sample ``s`` comes from network ``s % n_models``, so
+        the samples are drawn from the mixture of the networks). Memory stays bounded by one batch of samples
+        whatever the number of spots. Greedy decoding of an ensemble is refused: the most likely counts of several
+        networks are not one prediction (use :meth:`iter_estimates`).
         """
         from tqdm.auto import tqdm
 
@@ -275,41 +427,62 @@ class GenAR:
         if greedy and n_samples > 1:
             msg = "Greedy decoding is deterministic: `n_samples` > 1 needs `greedy=False`."
             raise ValueError(msg)
+        if greedy and len(self.members) > 1:
+            msg = (
+                f"This model is an ensemble of {len(self.members)} networks: their most likely counts are not one "
+                "prediction. Use the point estimate (genar.tl.predict(point='estimate'), GenAR.iter_estimates) or "
+                "sample the mixture (greedy=False)."
+            )
+            raise ValueError(msg)
+        feats, xy = self._inputs(features, coords)
+        dev = resolve_device(device)
+        generator = torch.Generator(device=dev).manual_seed(random_state)
+        N = feats.shape[0]
+        show = settings.progress(show_progress_bar)
+        with self._on(dev) as caches, tqdm(total=N * n_samples, desc="predict", unit="spot", disable=not show) as bar:
+            for start in range(0, N, batch_size):
+                rows = slice(start, min(start + batch_size, N))
+                tokens = np.empty((n_samples, rows.stop - rows.start, len(self.genes)), dtype=np.int32)
+                for s in range(n_samples):
+                    module, cache = caches[s % len(caches)]
+                    tokens[s] = (
+                        module.generate(
+                            feats[rows].to(dev),
+                            xy[rows].to(dev),
+                            greedy=greedy,
+                            temperature=temperature,
+                            top_k=top_k,
+                            generator=generator,
+                            cache=cache,
+                            micro_batch=cache.capacity,
+                        )
+                        .cpu()
+                        .numpy()
+                    )
+                    bar.update(rows.stop - rows.start)
+                yield rows, tokens
+
+    def _inputs(self, features: np.ndarray, coords: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         feats = torch.as_tensor(np.asarray(features), dtype=torch.float32)
         xy = torch.as_tensor(np.asarray(coords), dtype=torch.float32)
         if feats.ndim != 2 or feats.shape[1] != self.feature_dim:
             msg = f"Histology features have shape {tuple(feats.shape)}; this model needs (n_spots, {self.feature_dim})."
             raise ValueError(msg)
-        dev = resolve_device(device)
-        module = self.module.to(dev).eval()
-        generator = torch.Generator(device=dev).manual_seed(random_state)
-        N = feats.shape[0]
-        show = settings.progress(show_progress_bar)
-        cache = module.new_cache(min(64, batch_size, max(N, 1)), device=dev)  # one set of buffers for every batch
-        try:
-            with tqdm(total=N * n_samples, desc="predict", unit="spot", disable=not show) as bar:
-                for start in range(0, N, batch_size):
-                    rows = slice(start, min(start + batch_size, N))
-                    tokens = np.empty((n_samples, rows.stop - rows.start, len(self.genes)), dtype=np.int32)
-                    for s in range(n_samples):
-                        tokens[s] = (
-                            module.generate(
-                                feats[rows].to(dev),
-                                xy[rows].to(dev),
-                                greedy=greedy,
-                                temperature=temperature,
-                                top_k=top_k,
-                                generator=generator,
-                                cache=cache,
-                                micro_batch=cache.capacity,
-                            )
-                            .cpu()
-                            .numpy()
-                        )
-                        bar.update(rows.stop - rows.start)
-                    yield rows, tokens
-        finally:
-            self.module.cpu()
+        return feats, xy
+
+    def _on(self, device: torch.device):
+        """Context: every network on ``device`` in eval mode with a reusable KV cache; back on the CPU afterwards."""
+        from contextlib import contextmanager
+
+        @contextmanager
+        def placed():
+            try:
+                yield [(m.to(device).eval(), m.new_cache(64, device=device)) for m in self.members]
+            finally:
+                for m in self.members:
+                    m.cpu()
+
+        return placed()
 
     def _check_trained(self) -> None:
         if not self.is_trained:
@@ -317,6 +490,28 @@ class GenAR:
             raise RuntimeError(msg)
 
     # -- persistence ------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Weights of every network: a single network's names as they are, an ensemble's under ``members.{i}.``."""
+        if len(self.members) == 1:
+            return self.module.state_dict()
+        return {f"members.{i}.{k}": v for i, m in enumerate(self.members) for k, v in m.state_dict().items()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+        """Load what :meth:`state_dict` wrote; returns the missing and unexpected names."""
+        if len(self.members) == 1:
+            missing, unexpected = self.module.load_state_dict(state, strict=False)
+            return list(missing), list(unexpected)
+        missing, unexpected = [], []
+        for i, m in enumerate(self.members):
+            prefix = f"members.{i}."
+            own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+            a, b = m.load_state_dict(own, strict=False)
+            missing += [prefix + k for k in a]
+            unexpected += [prefix + k for k in b]
+        known = tuple(f"members.{i}." for i in range(len(self.members)))
+        unexpected += [k for k in state if not k.startswith(known)]
+        return missing, unexpected
+
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the model to the folder ``path``: ``model.safetensors`` and ``genar.json``.
 
@@ -336,7 +531,7 @@ class GenAR:
             "train_info": self.train_info,
             "calibration": self.calibration,
         }
-        path = write_checkpoint(path, self.module.state_dict(), manifest, overwrite=overwrite)
+        path = write_checkpoint(path, self.state_dict(), manifest, overwrite=overwrite)
         logger.info("saved GenAR to %s", path)
         return path
 
@@ -356,16 +551,22 @@ class GenAR:
         except (KeyError, TypeError) as err:
             msg = f"{path}: the manifest lacks or garbles a field ({err}); the checkpoint is damaged."
             raise ValueError(msg) from err
-        missing, unexpected = model.module.load_state_dict(state, strict=False)
+        missing, unexpected = model.load_state_dict(state)
         if missing or unexpected:
             msg = f"{path}: weights do not fit the config (missing {missing[:5]}, unexpected {unexpected[:5]})."
             raise ValueError(msg)
-        model.module.eval()
+        for m in model.members:
+            m.eval()
         model.history = manifest.get("history", [])
         model.train_info = manifest.get("train_info", {})
         model.calibration = manifest.get("calibration", {})
         model.is_trained = True
         return model
+
+
+def _at_epoch(rows: list[dict[str, float]], key: str, epoch: int) -> float | None:
+    """``key`` of the history row of ``epoch``, or None."""
+    return next((r[key] for r in rows if r.get("epoch") == epoch and key in r), None)
 
 
 def checkpoint_file(resume_from: str | Path) -> Path:

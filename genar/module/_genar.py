@@ -218,26 +218,78 @@ class GenARModule(nn.Module):
         intermediate then stays small enough to be reused from the heap rather than freshly mapped); pass a
         ``cache`` from :meth:`new_cache` to reuse its buffers across calls.
         """
+        tokens, _ = self._decode(
+            features_BD,
+            coords_B2,
+            greedy=greedy,
+            temperature=temperature,
+            top_k=top_k,
+            generator=generator,
+            return_all_scales=return_all_scales,
+            cache=cache,
+            micro_batch=micro_batch,
+            final_values=None,
+        )
+        return tokens
+
+    @torch.inference_mode()
+    def decode_expectation(
+        self,
+        features_BD: torch.Tensor,
+        coords_B2: torch.Tensor,
+        values_V: torch.Tensor,
+        *,
+        greedy: bool = True,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+        cache: KVCache | None = None,
+        micro_batch: int = 64,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode as :meth:`generate`, and at the finest scale also the expectation of ``values_V[token]``.
+
+        Returns ``(tokens_BG, expected_BG)``: the finest scale's tokens, chosen as the coarser ones are (argmax or a
+        sample), and ``E[values[X]]`` under the finest scale's distribution given the decoded coarser scales (the
+        model's own distribution: neither ``temperature`` nor ``top_k`` applies to it). With
+        ``values_V = log2(1 + arange(vocab))`` and averaged over coarse paths, this is the Rao–Blackwellised estimate
+        of ``E[log2(1 + X)]``: the finest scale is summed over exactly instead of sampled.
+        """
+        return self._decode(
+            features_BD,
+            coords_B2,
+            greedy=greedy,
+            temperature=temperature,
+            top_k=top_k,
+            generator=generator,
+            return_all_scales=False,
+            cache=cache,
+            micro_batch=micro_batch,
+            final_values=values_V.to(device=features_BD.device, dtype=torch.float32),
+        )
+
+    def _decode(
+        self,
+        features_BD: torch.Tensor,
+        coords_B2: torch.Tensor,
+        *,
+        cache: KVCache | None,
+        micro_batch: int,
+        **decoding,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         B = features_BD.shape[0]
         micro = max(1, min(micro_batch, B))
         if cache is None or cache.capacity < micro:
             cache = self.new_cache(micro, device=features_BD.device, dtype=torch.float32)
         parts = [
-            self._generate_batch(
-                features_BD[s : s + micro],
-                coords_B2[s : s + micro],
-                cache,
-                greedy=greedy,
-                temperature=temperature,
-                top_k=top_k,
-                generator=generator,
-                return_all_scales=return_all_scales,
-            )
+            self._decode_batch(features_BD[s : s + micro], coords_B2[s : s + micro], cache, **decoding)
             for s in range(0, B, micro)
         ]
-        return torch.cat(parts) if len(parts) > 1 else parts[0]
+        tokens = torch.cat([t for t, _ in parts]) if len(parts) > 1 else parts[0][0]
+        if parts[0][1] is None:
+            return tokens, None
+        return tokens, (torch.cat([e for _, e in parts]) if len(parts) > 1 else parts[0][1])
 
-    def _generate_batch(
+    def _decode_batch(
         self,
         features_BD: torch.Tensor,
         coords_B2: torch.Tensor,
@@ -248,41 +300,56 @@ class GenARModule(nn.Module):
         top_k: int | None,
         generator: torch.Generator | None,
         return_all_scales: bool,
-    ) -> torch.Tensor:
+        final_values: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         B = features_BD.shape[0]
         cond_BC = self.cond(features_BD, coords_B2)
         act_BC = F.silu(cond_BC)
         cache.reset(B)
         x_BNC = self._start_tokens(cond_BC)
-        start, out = 0, []
+        start, out, expected = 0, [], None
         for k, n in enumerate(self.scales):
             h = x_BNC
             for i, block in enumerate(self.blocks):
                 h = block(h, act_BC, None, cache, i)
             head_in = self._head_input(h, cond_BC, start, start + n).reshape(B * n, -1)
-            if self.head_kind == "regression":
-                tokens_BN = self.head(head_in).view(B, n).expm1().round().clamp(0, self.vocab - 1).long()
-            else:
-                rows = max(1, CHUNK_ELEMENTS // self.vocab)  # logits chunk by chunk: no (B, n, vocab) tensor
-                tokens_BN = torch.cat(
-                    [
-                        choose_tokens(
-                            self.head(head_in[r : r + rows]),
-                            greedy=greedy,
-                            temperature=temperature,
-                            top_k=top_k,
-                            generator=generator,
-                        )
-                        for r in range(0, B * n, rows)
-                    ]
-                ).view(B, n)
+            finest = final_values if k + 1 == len(self.scales) else None
+            tokens_BN, expected = self._choose(
+                head_in, greedy=greedy, temperature=temperature, top_k=top_k, generator=generator, values_V=finest
+            )
+            tokens_BN = tokens_BN.view(B, n)
             out.append(tokens_BN)
             if k + 1 < len(self.scales):
                 nxt = self.scales[k + 1]
                 up = self.up_in_out[start + n - self.scales[0] : start + n - self.scales[0] + nxt, start : start + n]
                 x_BNC = self._embed_positions(torch.matmul(up, self.token_embed(tokens_BN)), start + n, start + n + nxt)
             start += n
-        return torch.cat(out, dim=1) if return_all_scales else out[-1]
+        tokens = torch.cat(out, dim=1) if return_all_scales else out[-1]
+        return tokens, (None if expected is None else expected.view(B, -1))
+
+    def _choose(
+        self,
+        head_in_NC: torch.Tensor,
+        *,
+        greedy: bool,
+        temperature: float,
+        top_k: int | None,
+        generator: torch.Generator | None,
+        values_V: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Tokens of positions ``(N,)`` and, with ``values_V``, ``E[values[X]]`` under each position's distribution."""
+        if self.head_kind == "regression":  # a point mass at the rounded output
+            tokens = self.head(head_in_NC).squeeze(-1).expm1().round().clamp(0, self.vocab - 1).long()
+            return tokens, (None if values_V is None else values_V[tokens])
+        rows = max(1, CHUNK_ELEMENTS // self.vocab)  # logits chunk by chunk: no (N, vocab) tensor
+        tokens, expected = [], []
+        for r in range(0, head_in_NC.shape[0], rows):
+            logits = self.head(head_in_NC[r : r + rows])
+            chosen = choose_tokens(logits, greedy=greedy, temperature=temperature, top_k=top_k, generator=generator)
+            tokens.append(chosen)
+            if values_V is not None:
+                expected.append(logits.float().softmax(dim=-1) @ values_V)
+        return torch.cat(tokens), (torch.cat(expected) if values_V is not None else None)
 
     def new_cache(self, batch: int, *, device=None, dtype=None) -> KVCache:
         """An empty KV cache for decoding batches of up to ``batch`` spots."""

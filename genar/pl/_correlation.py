@@ -42,7 +42,8 @@ def gene_correlation(
 
     Returns
     -------
-    The Axes. Genes with undefined correlation are left out; PCC-k lines are drawn for the k that are defined.
+    The Axes. Genes with undefined correlation are left out; PCC-k lines are drawn where k genes have a defined
+    correlation.
     """
     table = get_table(sdata, table_key)
     check_key(
@@ -58,7 +59,8 @@ def gene_correlation(
     ax.set_xticks(np.arange(len(r)), r.index, rotation=90, fontsize="x-small")
     for i, k in enumerate((10, 50, 200)):
         value = summary.loc[section, f"pcc_{k}"]
-        if np.isfinite(value):
+        complete = summary.loc[section, f"n_pcc_{k}"] == k if f"n_pcc_{k}" in summary else True
+        if np.isfinite(value) and complete:  # a PCC-k over fewer than k genes is not drawn as one
             ax.axhline(value, color=f"C{i}", ls="--", lw=1, label=f"PCC-{k} = {value:.3f}")
     ax.set_ylabel("Pearson r, log2(x+1)")
     ax.set_title(f"{section}: best {len(r)} genes")

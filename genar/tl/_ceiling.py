@@ -11,9 +11,9 @@ import pandas as pd
 from .. import _keys
 from .._copy import supports_copy
 from .._docs import doc_params
+from .._metrics import pearson_per_gene
 from .._tables import section_mask, to_dense
 from .._validate import check_overwrite, check_sections, get_counts, get_table, sections_of
-from ._evaluate import pearson_per_gene
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData

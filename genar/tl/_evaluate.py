@@ -12,39 +12,15 @@ from .. import _keys
 from .._copy import supports_copy
 from .._docs import doc_params
 from .._keys import PredictionKeys
+from .._metrics import pearson_per_gene, summarise
 from .._tables import section_mask, to_dense
 from .._validate import check_key, check_overwrite, check_sections, get_table, sections_of
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
 
-#: The ``k`` of the reported PCC-k (mean of the k best per-gene correlations).
-TOP_K = (10, 50, 200)
 #: Size of the gene set fixed on the training sections (the most variable there), scored as ``pcc_fixed50``.
 FIXED_SET = 50
-
-
-def pearson_per_gene(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """Pearson correlation of every column; NaN where truth or prediction is constant (undefined)."""
-    t = truth - truth.mean(axis=0)
-    p = pred - pred.mean(axis=0)
-    denom = np.sqrt((t**2).sum(axis=0) * (p**2).sum(axis=0))
-    out = np.full(truth.shape[1], np.nan)
-    # constant columns are detected exactly (a float mean of equal values can leave rounding residue)
-    ok = (np.ptp(truth, axis=0) > 0) & (np.ptp(pred, axis=0) > 0) & (denom > 0)
-    out[ok] = (t[:, ok] * p[:, ok]).sum(axis=0) / denom[ok]
-    return out
-
-
-def summarise(r: np.ndarray, truth_log: np.ndarray, pred_log: np.ndarray) -> dict[str, float]:
-    """PCC-k for k in :data:`TOP_K` (NaN when fewer genes have a defined correlation), MSE and MAE."""
-    defined = np.sort(r[np.isfinite(r)])[::-1]
-    row = {f"pcc_{k}": float(defined[:k].mean()) if len(defined) >= k else float("nan") for k in TOP_K}
-    row["pcc_all"] = float(defined.mean()) if len(defined) else float("nan")
-    row["mse"] = float(((truth_log - pred_log) ** 2).mean())
-    row["mae"] = float(np.abs(truth_log - pred_log).mean())
-    row["n_genes_defined"] = int(len(defined))
-    return row
 
 
 @supports_copy
@@ -65,8 +41,12 @@ def evaluate(
     (the mean of the 10, 50, 200 highest per-gene correlations, as in the GenAR paper), the mean over all genes
     with a defined correlation, and MSE and MAE over spots and genes. A gene whose truth or prediction is constant
     across the section's spots has no correlation: it is reported as NaN (undefined), never as 0, and left out
-    of the means. Unmeasured genes (``var['genar_measured']`` False, see :func:`genar.pp.select_genes`) are left
-    out of every number and counted in ``n_genes_unmeasured``.
+    of the means; when fewer than k genes have a correlation, PCC-k is the mean of those there are, and
+    ``n_pcc_k`` says how many. Unmeasured genes (``var['genar_measured']`` False, see :func:`genar.pp.select_genes`)
+    are left out of every number and counted in ``n_genes_unmeasured``.
+
+    Score either form of a prediction: the integer counts (``predicted_layer='genar_counts'``) or the float estimate
+    for log-space metrics (``predicted_layer='genar_counts_estimate'``); baselines write both forms too.
 
     Parameters
     ----------
@@ -84,9 +64,10 @@ def evaluate(
     Returns
     -------
     One row per section (with ``copy=True``, the copy instead, whose ``uns[key_added]['summary']`` holds it):
-    ``n_spots``, ``pcc_10``, ``pcc_50``, ``pcc_200``, ``pcc_all``, ``mse``, ``mae``,
-    ``n_genes_defined``, ``pcc_fixed50`` (mean Pearson over the 50 genes most variable on the *training*
-    sections, ``var['genar_train_variance_rank']`` — a number not chosen on the test slide, unlike PCC-k),
+    ``n_spots``, ``pcc_10``, ``pcc_50``, ``pcc_200`` (each with ``n_pcc_10``, ``n_pcc_50``, ``n_pcc_200``: the genes
+    it averages), ``pcc_all``, ``mse``, ``mae``, ``n_genes_defined``, ``pcc_fixed50`` (mean Pearson over the 50
+    genes most variable on the *training* sections, ``var['genar_train_variance_rank']`` — a number not chosen on
+    the test slide, unlike PCC-k),
     ``pcc_all_vs_ceiling`` (mean of each gene's Pearson divided by its noise ceiling, when
     :func:`genar.tl.noise_ceiling` has been run on the section) and ``n_genes_unmeasured``. When
     :func:`genar.tl.predict` sampled (``n_samples`` > 1), for the interval between the lowest and highest quantile it

@@ -156,5 +156,18 @@ def fit(
         resume_from=resume_from,
         **trainer_kwargs,
     )
-    model.train_info.update({"train_sections": list(train), "val_sections": list(val), "embedding_key": embedding_key})
+    model.train_info.update(
+        {
+            "train_sections": list(train),
+            "val_sections": list(val),
+            "embedding_key": embedding_key,
+            "spot_diameter_um": _spot_diameter(table, train),
+        }
+    )
     return model
+
+
+def _spot_diameter(table, sections: list[str]) -> float | None:
+    """The spots' true diameter (µm) in the training sections when they all record the same one, else None."""
+    values = {table.uns.get("spatial", {}).get(s, {}).get("scalefactors", {}).get("spot_diameter_um") for s in sections}
+    return float(values.pop()) if len(values) == 1 and None not in values else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from .._validate import check_sections, get_table, sections_of
 from .._version import __version__
 from ._arrays import histology_features, normalised_coords
 from ._checks import check_encoder, check_genes
-from ._write import check_free, write_prediction
+from ._write import check_free, nearest_count_in_log_space, write_prediction
 
 if TYPE_CHECKING:
     import torch
@@ -35,8 +35,9 @@ def predict(
     *,
     sections: str | Sequence[str] | None = None,
     layer_added: str = _keys.PREDICTED_LAYER,
+    point: Literal["estimate", "mode"] = "estimate",
+    n_paths: int = 1,
     n_samples: int = 1,
-    greedy: bool = True,
     temperature: float | None = None,
     top_k: int | None = None,
     random_state: int = 0,
@@ -52,11 +53,20 @@ def predict(
     """Predict raw counts of the model's genes for the spots of ``sections`` and write them into layers.
 
     No ground truth is needed: only the histology features (``obsm[embedding_key]``, from the same encoder as
-    the model's) and spot coordinates. The point prediction is the most likely count at every scale (greedy
-    decoding). With ``n_samples`` > 1, GenAR's predictive distribution is sampled as well: every spot is decoded
-    ``n_samples`` times, coarse to fine, each scale drawn given the drawn coarser ones (ancestral sampling, seeded),
-    and the samples are summarised batch by batch into a mean and quantiles — predictive uncertainty per spot and
-    gene that :func:`genar.tl.evaluate` checks against held-out truth.
+    the model's) and spot coordinates. Two forms of the prediction are written:
+
+    - the *estimate* for log-space metrics, ``2 ** E[log2(1 + X)] - 1`` (float): given a path through the coarser
+      scales, the finest scale's expectation is exact; it is averaged over ``n_paths`` coarse paths (the greedy
+      path by default) and over the networks of an ensemble (see :meth:`genar.GenAR.iter_estimates`). It is the
+      prediction that minimises the expected squared error in log2(x + 1) under the model;
+    - integer raw counts: by default the count nearest the estimate in log space (``point="estimate"``), or the
+      most likely count at every scale (``point="mode"``, greedy decoding, the paper's top-1; for a gene that is 0
+      in most spots it is 0 everywhere).
+
+    With ``n_samples`` > 1, GenAR's predictive distribution is sampled as well: every spot is decoded ``n_samples``
+    times, coarse to fine, each scale drawn given the drawn coarser ones (ancestral sampling, seeded), and the
+    samples are summarised batch by batch into a mean and quantiles — predictive uncertainty per spot and gene that
+    :func:`genar.tl.evaluate` checks against held-out truth.
 
     Parameters
     ----------
@@ -67,13 +77,16 @@ def predict(
     sections
         Sections to predict (default: all).
     layer_added
-        Layer that receives the point prediction; the uncertainty layers are named after it.
+        Layer that receives the integer counts; the estimate and the uncertainty layers are named after it.
+    point
+        How the integer counts are chosen: ``"estimate"`` (the count nearest the estimate in log space) or
+        ``"mode"`` (greedy decoding; a single network only).
+    n_paths
+        Coarse paths the estimate averages: 1 (default) follows the greedy path; more sample paths from the model's
+        distribution (seeded), at ``n_paths`` times the cost.
     n_samples
         Samples of the predictive distribution per spot (1: none). ``n_samples=100`` on a section of a few
         hundred spots takes about as long as 100 point predictions.
-    greedy
-        Point prediction by greedy decoding (default). ``False``: with one sample, the point prediction is a
-        sample; with several, it is their mean rounded to counts.
     temperature
         Sampling temperature. Default: the one :func:`genar.tl.calibrate` stored in the model, else 1 (the model's
         own distribution).
@@ -103,6 +116,9 @@ def predict(
         int32 counts ``(n_spots, n_genes)`` in the model's gene order; rows of other sections are 0 unless
         predicted before. A table without genes (from :func:`genar.pp.make_spots`) first gets the model's genes
         (``var['genar_measured']`` False), and its ``X`` holds the prediction too, ready for ``scanpy``.
+    ``layers[f'{layer_added}_estimate']``
+        float32 estimate ``2 ** E[log2(1 + X)] - 1``: score it with
+        ``genar.tl.evaluate(sdata, predicted_layer=f'{layer_added}_estimate')``.
     ``layers[f'{layer_added}_mean']``, ``layers[f'{layer_added}_q05']``, ``layers[f'{layer_added}_q95']``
         With ``n_samples`` > 1: the mean of the samples (float32) and their quantiles (int32; one layer per
         entry of ``quantiles``, named by its percentage).
@@ -121,6 +137,9 @@ def predict(
         table = _add_model_genes(sdata, table_key, model)
     check_genes(table, model)
     chosen = check_sections(sections, sections_of(table))
+    if point not in ("estimate", "mode"):
+        msg = f"`point` must be 'estimate' or 'mode'; got {point!r}."
+        raise ValueError(msg)
     sampled = n_samples > 1
     keys = PredictionKeys(layer_added, as_quantiles(quantiles) if sampled else ())
     rows = section_mask(table, chosen)
@@ -134,11 +153,11 @@ def predict(
         histology_features(table, embedding_key)[rows],
         normalised_coords(table)[rows],
         keys=keys,
+        point=point,
+        n_paths=n_paths,
         n_samples=n_samples,
-        greedy=greedy,
         keep_samples=keep_samples,
-        temperature=temperature,
-        top_k=top_k,
+        sampling={"temperature": temperature, "top_k": top_k},
         random_state=random_state,
         batch_size=batch_size,
         device=device,
@@ -150,13 +169,14 @@ def predict(
         "encoder": model.encoder.get("name"),
         "cap": model.cap,
         "sections": list(chosen),
+        "point": point,
+        "n_paths": n_paths,
+        "n_models": len(model.members),
         "n_samples": n_samples,
-        "greedy": bool(greedy),
         "temperature": temperature,
         "temperature_source": source,
         "top_k": top_k,
         "random_state": random_state,
-        "point": "greedy" if greedy else ("sample" if n_samples == 1 else "rounded mean of samples"),
         "layers": list(decoded),
         "quantiles": list(keys.quantiles),
         "samples_key": keys.samples if samples is not None else "",
@@ -174,20 +194,24 @@ def decode(
     coords: np.ndarray,
     *,
     keys: PredictionKeys,
+    point: Literal["estimate", "mode"],
+    n_paths: int,
     n_samples: int,
-    greedy: bool,
     keep_samples: bool,
-    **decoding: Any,
+    sampling: dict[str, Any],
+    **common: Any,
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """The layers of a prediction (name → ``(spots, model genes)``) and, when kept, the samples.
 
-    The point is greedy (or a sample, or the rounded mean of the samples); with ``n_samples`` > 1 the samples are
-    summarised batch by batch into their mean and the quantiles of ``keys``, so memory holds one batch of samples
-    besides the kept ones.
+    The estimate and the integer counts always; with ``n_samples`` > 1 the samples are summarised batch by batch
+    into their mean and the quantiles of ``keys``, so memory holds one batch of samples besides the kept ones.
     """
-    layers: dict[str, np.ndarray] = {}
-    if n_samples == 1 or greedy:
-        layers[keys.layer] = model.predict_counts(features, coords, n_samples=1, greedy=greedy, **decoding)[0]
+    estimate = model.predict_estimate(features, coords, n_paths=n_paths, **common)
+    if point == "mode":
+        counts = model.predict_counts(features, coords, n_samples=1, greedy=True, **common)[0]
+    else:
+        counts = nearest_count_in_log_space(estimate, model.cap)
+    layers = {keys.layer: counts, keys.estimate: estimate}
     if n_samples == 1:
         return layers, None
     n_spots, n_genes = len(features), len(model.genes)
@@ -195,14 +219,14 @@ def decode(
     quantiles = {q: np.empty((n_spots, n_genes), dtype=np.int32) for q in keys.quantiles}
     dtype = np.uint16 if model.cap < 2**16 else np.int32
     samples = np.empty((n_spots, n_samples, n_genes), dtype=dtype) if keep_samples else None
-    for batch, tokens in model.iter_predictions(features, coords, n_samples=n_samples, greedy=False, **decoding):
+    for batch, tokens in model.iter_predictions(
+        features, coords, n_samples=n_samples, greedy=False, **sampling, **common
+    ):
         mean[batch] = tokens.mean(axis=0)
         for q, values in quantiles.items():
             values[batch] = np.quantile(tokens, q, axis=0, method="inverted_cdf")
         if samples is not None:
             samples[batch] = np.moveaxis(tokens, 0, 1)
-    if not greedy:
-        layers[keys.layer] = np.rint(mean).astype(np.int32)
     layers[keys.mean] = mean
     layers.update({keys.quantile(q): values for q, values in quantiles.items()})
     return layers, samples

@@ -34,6 +34,21 @@ def check_free(table: AnnData, keys: PredictionKeys, rows: np.ndarray, *, overwr
     )
 
 
+def nearest_count_in_log_space(estimate: np.ndarray, cap: int | None = None) -> np.ndarray:
+    """The whole count nearest a float estimate in log2(x + 1): ``floor`` or ``floor + 1``, int32 (at most ``cap``).
+
+    Rounding in count space would move small estimates the wrong way for log-space metrics (0.45 is nearer 1 than
+    0 in log2(x + 1)).
+    """
+    est = np.maximum(np.asarray(estimate, dtype=np.float64), 0.0)
+    low = np.floor(est)
+    up = np.abs(np.log2(2 + low) - np.log2(1 + est)) < np.abs(np.log2(1 + low) - np.log2(1 + est))
+    counts = (low + up).astype(np.int64)
+    if cap is not None:
+        counts = np.minimum(counts, cap)
+    return counts.astype(np.int32)
+
+
 def write_rows(table: AnnData, name: str, rows: np.ndarray, columns: np.ndarray, values: np.ndarray) -> None:
     """Put ``values`` (rows × columns) into ``layers[name]`` at ``rows`` and ``columns``; other rows are kept."""
     layer = np.zeros(table.shape, dtype=values.dtype)

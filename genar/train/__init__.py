@@ -2,7 +2,7 @@
 
 from ._callbacks import BestWeights, History
 from ._data import spot_dataset, spot_loader
-from ._plan import GenARTrainingPlan, auto_micro_batch, scale_losses
+from ._plan import GenARTrainingPlan, auto_micro_batch, free_running_scores, loss_weights, lr_factor, scale_losses
 from ._trainer import make_trainer, quiet_lightning, training_callbacks
 
 __all__ = [
@@ -10,6 +10,9 @@ __all__ = [
     "GenARTrainingPlan",
     "History",
     "auto_micro_batch",
+    "free_running_scores",
+    "loss_weights",
+    "lr_factor",
     "make_trainer",
     "quiet_lightning",
     "scale_losses",

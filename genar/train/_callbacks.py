@@ -31,11 +31,14 @@ class History(L.Callback):
 
 
 class BestWeights(L.Callback):
-    """Keeps, in memory, the module weights of the epoch with the lowest ``monitor``; restores them at the end."""
+    """Keeps, in memory, the module weights of the epoch with the best ``monitor``; restores them at the end.
 
-    def __init__(self, monitor: str = "val/loss") -> None:
-        self.monitor = monitor
-        self.best_score = float("inf")
+    ``mode`` is ``"min"`` (lower is better: a loss, an error) or ``"max"`` (higher is better: a correlation).
+    """
+
+    def __init__(self, monitor: str = "val/loss", mode: str = "min") -> None:
+        self.monitor, self.mode = monitor, mode
+        self.best_score = float("inf") if mode == "min" else -float("inf")
         self.best_epoch: int | None = None
         self._state: dict[str, torch.Tensor] | None = None
 
@@ -43,7 +46,7 @@ class BestWeights(L.Callback):
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
             return
         score = float(trainer.callback_metrics[self.monitor])
-        if score < self.best_score:
+        if score < self.best_score if self.mode == "min" else score > self.best_score:
             self.best_score, self.best_epoch = score, int(trainer.current_epoch)
             self._state = copy.deepcopy(pl_module.module.state_dict())
 

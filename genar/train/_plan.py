@@ -1,13 +1,16 @@
-"""Training plan: the per-scale loss, the optimiser and what gets logged."""
+"""Training plan: the per-scale loss, the optimiser and its schedule, and what gets logged."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
 import lightning as L
+import numpy as np
 import torch
 
+from .._metrics import pearson_per_gene
 from ..module import GenARModule, floor_ceil_target, gaussian_band_width, gaussian_target, group_means, head_banded_kl
 
 
@@ -80,13 +83,31 @@ def auto_micro_batch(module: GenARModule, batch_size: int) -> int:
     return max(1, min(batch_size, int(ACTIVATION_BUDGET_BYTES // per_spot)))
 
 
+def loss_weights(scales: Sequence[int], weighting: Literal["scale", "position"]) -> list[float]:
+    """Weight of every scale in the loss: equal (``"scale"``), or in proportion to its positions (``"position"``)."""
+    return [1.0] * len(scales) if weighting == "scale" else [float(n) for n in scales]
+
+
+def lr_factor(step: int, total: int, *, schedule: Literal["constant", "cosine"], warmup: float) -> float:
+    """Multiple of the base learning rate at optimiser ``step`` of ``total``: constant, or warm-up then cosine."""
+    if schedule == "constant":
+        return 1.0
+    warm = int(warmup * total)
+    if step < warm:
+        return (step + 1) / warm
+    progress = min(1.0, (step - warm) / max(1, total - warm))
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
 class GenARTrainingPlan(L.LightningModule):
     """LightningModule around a :class:`~genar.module.GenARModule`.
 
     Each optimiser step sees the whole batch; its gradient is accumulated over micro-batches of at most
     ``micro_batch_size`` spots (the loss is a mean over spots, so the gradient is the same up to floating-point
-    rounding and dropout draws), which bounds activation memory. Logs ``train/loss`` and ``train/loss_scale{k}``
-    (and ``val/...`` on validation data) once per epoch.
+    rounding and dropout draws), which bounds activation memory. The gradient's norm is clipped at ``grad_clip``
+    and the learning rate follows ``lr_schedule``. Logs ``train/loss`` and ``train/loss_scale{k}`` (and ``val/...``
+    on validation data) once per epoch; with ``free_running`` validation spots also ``val/pcc`` and ``val/mse``, the
+    mean per-gene Pearson and the error in log2(x + 1) of the point estimate decoded from histology alone.
     """
 
     def __init__(
@@ -101,6 +122,10 @@ class GenARTrainingPlan(L.LightningModule):
         weight_decay: float = 0.0,
         scale_weights: Sequence[float] | None = None,
         micro_batch_size: int | None = None,
+        grad_clip: float | None = None,
+        lr_schedule: Literal["constant", "cosine"] = "constant",
+        warmup: float = 0.05,
+        free_running: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -108,6 +133,8 @@ class GenARTrainingPlan(L.LightningModule):
         self.cap, self.alpha, self.beta, self.lr, self.weight_decay = cap, alpha, beta, lr, weight_decay
         self.final_loss = final_loss
         self.micro_batch_size = micro_batch_size
+        self.grad_clip, self.lr_schedule, self.warmup = grad_clip, lr_schedule, warmup
+        self.free_running = free_running
         K = len(module.scales)
         weights = torch.ones(K) if scale_weights is None else torch.as_tensor(scale_weights, dtype=torch.float32)
         if weights.shape != (K,) or (weights < 0).any() or weights.sum() <= 0:
@@ -162,12 +189,24 @@ class GenARTrainingPlan(L.LightningModule):
         optimizer = self.optimizers()
         optimizer.zero_grad(set_to_none=True)
         per_scale = self.accumulate_gradients(batch, backward=self.manual_backward)
+        if self.grad_clip is not None:
+            self.clip_gradients(optimizer, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
         optimizer.step()
+        self.lr_schedulers().step()
         return self._log(per_scale, "train", batch[0].shape[0])
 
     def validation_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
         per_scale = sum(self._losses(*chunk) * share for chunk, share in self._micro_batches(batch))
         return self._log(per_scale, "val", batch[0].shape[0])
+
+    def on_validation_epoch_end(self) -> None:
+        """Score the point estimate decoded from histology alone on the validation spots (``val/pcc``, ``val/mse``)."""
+        if self.free_running is None or self.trainer.sanity_checking:
+            return
+        features, coords, counts = self.free_running
+        pcc, mse = free_running_scores(self.module, features, coords, counts, device=self.device)
+        self.log("val/pcc", pcc, on_step=False, on_epoch=True, batch_size=len(features))
+        self.log("val/mse", mse, on_step=False, on_epoch=True, batch_size=len(features))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Store the CPU random state (dropout, drop-path, condition dropout), so that a resumed run continues it."""
@@ -178,9 +217,39 @@ class GenARTrainingPlan(L.LightningModule):
         if "genar_torch_rng_state" in checkpoint:
             torch.set_rng_state(checkpoint["genar_torch_rng_state"])
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        """Adam; weight decay (if any) only on matrices, not on biases, norms or embeddings' rows."""
+    def configure_optimizers(self):
+        """AdamW (decoupled weight decay on matrices only) and the learning-rate schedule, stepped every step."""
         decay = [p for p in self.module.parameters() if p.requires_grad and p.dim() >= 2]
         rest = [p for p in self.module.parameters() if p.requires_grad and p.dim() < 2]
         groups = [{"params": decay, "weight_decay": self.weight_decay}, {"params": rest, "weight_decay": 0.0}]
-        return torch.optim.Adam(groups, lr=self.lr)
+        optimizer = torch.optim.AdamW(groups, lr=self.lr)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: lr_factor(step, total, schedule=self.lr_schedule, warmup=self.warmup)
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def free_running_scores(
+    module: GenARModule, features: np.ndarray, coords: np.ndarray, counts: np.ndarray, *, device=None
+) -> tuple[float, float]:
+    """Mean per-gene Pearson (over genes where it is defined) and MSE, in log2(x + 1), of the greedy-path estimate.
+
+    The estimate is ``E[log2(1 + X)]`` at the finest scale given the greedily decoded coarser scales
+    (:meth:`~genar.module.GenARModule.decode_expectation`): what :func:`genar.tl.predict` writes, scored as
+    :func:`genar.tl.evaluate` scores it.
+    """
+    was_training = module.training
+    module.eval()
+    try:
+        values = torch.log2(1 + torch.arange(module.vocab, dtype=torch.float32, device=device))
+        feats = torch.as_tensor(features, dtype=torch.float32, device=device)
+        xy = torch.as_tensor(coords, dtype=torch.float32, device=device)
+        _, expected = module.decode_expectation(feats, xy, values)
+    finally:
+        module.train(was_training)
+    estimate = expected.cpu().numpy().astype(np.float64)
+    truth = np.log2(np.asarray(counts, dtype=np.float64) + 1.0)
+    r = pearson_per_gene(truth, estimate)
+    pcc = float(np.nanmean(r)) if np.isfinite(r).any() else 0.0
+    return pcc, float(((truth - estimate) ** 2).mean())

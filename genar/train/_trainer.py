@@ -38,14 +38,21 @@ def quiet_lightning() -> Iterator[None]:
 
 
 def training_callbacks(
-    *, monitor: str | None, early_stopping_patience: int | None, checkpoint_dir: str | os.PathLike | None
+    *,
+    monitor: str | None,
+    early_stopping_patience: int | None,
+    checkpoint_dir: str | os.PathLike | None,
+    mode: str = "min",
 ) -> list[L.Callback]:
-    """History first; with a ``monitor``ed validation score, best weights and early stopping; epoch checkpoints."""
+    """History first; with a ``monitor``ed validation score, best weights and early stopping; epoch checkpoints.
+
+    ``mode``: ``"min"`` when a lower ``monitor`` is better, ``"max"`` when a higher one is.
+    """
     callbacks: list[L.Callback] = [History()]
     if monitor is not None:
-        callbacks.append(BestWeights(monitor))
+        callbacks.append(BestWeights(monitor, mode=mode))
         if early_stopping_patience is not None:
-            callbacks.append(L.pytorch.callbacks.EarlyStopping(monitor, patience=early_stopping_patience))
+            callbacks.append(L.pytorch.callbacks.EarlyStopping(monitor, patience=early_stopping_patience, mode=mode))
     if checkpoint_dir is not None:
         callbacks.append(
             L.pytorch.callbacks.ModelCheckpoint(

@@ -187,3 +187,21 @@ def test_without_gene_film_the_output_ignores_gene_identity(make_module, module_
     with torch.no_grad():
         with_film.gene_embed.normal_()
     assert not torch.allclose(with_film(feats, coords, tokens), reference)
+
+
+def test_expectation_at_the_finest_scale_is_exact_given_the_decoded_coarse_scales(make_module, module_inputs):
+    module = make_module()
+    feats, coords, _ = module_inputs(B=5)
+    values = torch.log2(1 + torch.arange(30.0))
+    tokens, expected = module.decode_expectation(feats, coords, values)
+    assert torch.equal(tokens, module.generate(feats, coords))  # the same greedy path and final tokens
+    path = module.generate(feats, coords, return_all_scales=True).clone()  # out of inference mode
+    with torch.no_grad():
+        logits = module(feats, coords, path)[:, -module.scales[-1] :]  # the finest scale given the decoded coarse ones
+    torch.testing.assert_close(expected, logits.softmax(-1) @ values, rtol=1e-5, atol=1e-6)
+    g1, g2 = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+    sampled, _ = module.decode_expectation(feats, coords, values, greedy=False, generator=g1)
+    assert torch.equal(sampled, module.generate(feats, coords, greedy=False, generator=g2))
+    regression = make_module(head="regression")
+    tokens, expected = regression.decode_expectation(feats, coords, values)
+    torch.testing.assert_close(expected, values[tokens])  # a point mass at the decoded count

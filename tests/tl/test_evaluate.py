@@ -14,10 +14,31 @@ def test_evaluate_scores_per_section(prepared, trained):
     summary = genar.tl.evaluate(prepared)
     assert list(summary.index) == ["S0", "S1"]
     assert {"pcc_10", "pcc_50", "pcc_200", "pcc_all", "mse", "mae"} <= set(summary.columns)
-    assert np.isnan(summary.loc["S0", "pcc_50"])  # only 16 genes: PCC-50 is undefined, not made up
     per_gene = prepared.tables["genar"].uns["genar_evaluation"]["per_gene"]
     assert per_gene.shape == (16, 2)
     assert summary.loc["S1", "mse"] >= 0
+    # only 16 genes: PCC-50 averages the genes there are, and says how many
+    estimates = genar.tl.evaluate(prepared, predicted_layer="genar_counts_estimate", key_added="estimate")
+    per_gene = prepared.tables["genar"].uns["estimate"]["per_gene"]
+    for s in ("S0", "S1"):
+        defined = per_gene[s].dropna().sort_values(ascending=False)
+        assert len(defined) >= 10  # the estimate varies across spots for most genes
+        assert estimates.loc[s, "n_pcc_10"] == 10 and estimates.loc[s, "n_pcc_50"] == len(defined) <= 16
+        assert estimates.loc[s, "pcc_10"] == pytest.approx(defined.iloc[:10].mean())
+        assert estimates.loc[s, "pcc_50"] == pytest.approx(defined.mean()) == estimates.loc[s, "pcc_all"]
+
+
+def test_the_estimate_is_scored_as_a_companion_of_its_prediction(prepared, trained):
+    genar.tl.predict(prepared, trained, sections="S1", show_progress_bar=False)
+    table = prepared.tables["genar"]
+    summary = genar.tl.evaluate(prepared, predicted_layer="genar_counts_estimate")
+    assert list(summary.index) == ["S1"]  # the sections its prediction covers, found through the provenance
+    rows = (table.obs["section"] == "S1").to_numpy()
+    truth = np.log2(table.layers["counts"][rows].toarray() + 1.0)
+    estimate = np.log2(table.layers["genar_counts_estimate"][rows] + 1.0)
+    assert summary.loc["S1", "mse"] == pytest.approx(((truth - estimate) ** 2).mean(), rel=1e-6)
+    with pytest.raises(ValueError, match=r"Section 'S0' has spots without predictions in 'genar_counts_estimate'"):
+        genar.tl.evaluate(prepared, predicted_layer="genar_counts_estimate", sections="S0", overwrite=True)
 
 
 def test_evaluate_undefined_gene_is_nan(prepared, trained):

@@ -166,3 +166,62 @@ def test_resumed_fit_equals_the_uninterrupted_one(prepared, tiny_config, tmp_pat
 def test_resume_from_a_missing_checkpoint_says_what_to_pass(prepared, tiny_config, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"resume_from=.*no checkpoint at .*last\.ckpt.*checkpoint_dir"):
         _fit(prepared, tiny_config, max_epochs=1, resume_from=tmp_path)
+
+
+def test_free_running_selection_keeps_the_epoch_with_the_best_validation_pearson(prepared, tiny_config):
+    config = tiny_config.replace(selection="pcc", cap=100, lr=1e-2)
+    model = genar.tl.fit(
+        prepared, train_sections=["S0"], val_sections=["S1"], config=config, max_epochs=5, show_progress_bar=False
+    )
+    frame = model.history_frame()
+    assert {"val/loss", "val/pcc", "val/mse"} <= set(frame.columns)
+    best = model.train_info["best_epoch"]
+    assert frame["val/pcc"].idxmax() == best and model.train_info["best_val_score"] == pytest.approx(
+        frame["val/pcc"].max(), rel=1e-6
+    )
+    # the history's val/pcc is what evaluate reports for the estimate decoded at that epoch: check the kept weights
+    genar.tl.predict(prepared, model, sections="S1", show_progress_bar=False)
+    table = prepared.tables["genar"]
+    summary = genar.tl.evaluate(prepared, predicted_layer="genar_counts_estimate", sections="S1")
+    assert summary.loc["S1", "pcc_all"] == pytest.approx(frame.loc[best, "val/pcc"], abs=1e-4)
+    assert table.uns["genar_predictions"]["genar_counts"]["layers"][1] == "genar_counts_estimate"
+    with pytest.raises(ValueError, match=r"selection='pcc'.*pass `val_sections`"):
+        genar.tl.fit(prepared, train_sections=["S0"], config=config, max_epochs=1)
+
+
+def test_optimiser_settings_reach_training(prepared, tiny_config):
+    from genar.train import lr_factor
+
+    assert lr_factor(0, 100, schedule="cosine", warmup=0.1) == pytest.approx(0.1)
+    assert lr_factor(10, 100, schedule="cosine", warmup=0.1) == pytest.approx(1.0)
+    assert lr_factor(100, 100, schedule="cosine", warmup=0.1) == pytest.approx(0.05)
+    assert lr_factor(57, 100, schedule="constant", warmup=0.1) == 1.0
+    config = tiny_config.replace(weight_decay=0.1, grad_clip=0.5, lr_schedule="cosine", loss_weighting="position")
+    model = genar.GenAR(config.replace(scales=(1, 4, 16)), genes=[f"g{i}" for i in range(16)], cap=9, feature_dim=3)
+    plan = model._training_plan(model.module)
+    assert plan.grad_clip == 0.5 and plan.lr_schedule == "cosine"
+    np.testing.assert_allclose(plan.scale_weights.numpy(), np.array([1, 4, 16]) / 21)
+    trained = genar.tl.fit(prepared, train_sections=["S0"], config=config.replace(cap=100), max_epochs=2)
+    assert np.isfinite(trained.history_frame()["train/loss"]).all()
+
+
+def test_a_seed_ensemble_averages_its_networks_in_log_space(prepared, tiny_config, tmp_path):
+    config = tiny_config.replace(n_models=2, cap=100)
+    model = genar.tl.fit(prepared, train_sections=["S0"], config=config, max_epochs=2, random_state=3)
+    assert len(model.members) == 2 and len(model.train_info["members"]) == 2
+    assert {r["member"] for r in model.history} == {0, 1} and len(model.history_frame(member=1)) == 2
+    single = [genar.tl.fit(prepared, train_sections=["S0"], config=config.replace(n_models=1), max_epochs=2,
+                           random_state=seed) for seed in (3, 4)]  # fmt: skip
+    table = prepared.tables["genar"]
+    X, xy = table.obsm["X_histology"], genar.tl._arrays.normalised_coords(table)
+    logs = [np.log2(1 + m.predict_estimate(X, xy, show_progress_bar=False)) for m in single]
+    ensemble = model.predict_estimate(X, xy, show_progress_bar=False)
+    np.testing.assert_allclose(np.log2(1 + ensemble), np.mean(logs, axis=0), rtol=1e-5, atol=1e-5)
+    # samples come from the mixture: sample s from network s % 2
+    draws = model.predict_counts(X[:5], xy[:5], n_samples=2, greedy=False, random_state=0, show_progress_bar=False)
+    assert draws.shape == (2, 5, 16)
+    with pytest.raises(ValueError, match="ensemble of 2 networks: their most likely counts are not one prediction"):
+        model.predict_counts(X[:5], xy[:5])
+    model.save(tmp_path / "ensemble")
+    back = genar.GenAR.load(tmp_path / "ensemble")
+    np.testing.assert_array_equal(back.predict_estimate(X, xy, show_progress_bar=False), ensemble)

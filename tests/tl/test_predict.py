@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scanpy as sc
+import torch
 from spatialdata import SpatialData
 
 import genar
@@ -52,29 +53,55 @@ def test_model_genes_missing_from_a_new_slide(prepared, trained, tiny_config):
         genar.tl.fit(new, train_sections=["S0"], config=tiny_config, max_epochs=1)
 
 
-def test_predict_writes_integer_counts(prepared, trained):
+def _coords(table, rows):
+    return genar.tl._arrays.normalised_coords(table)[rows]
+
+
+def test_predict_writes_the_estimate_and_the_counts_nearest_it_in_log_space(prepared, trained):
     genar.tl.predict(prepared, trained, show_progress_bar=False)
     table = prepared.tables["genar"]
-    layer = table.layers["genar_counts"]
-    assert layer.dtype == np.int32 and layer.shape == table.shape
-    assert layer.min() >= 0 and layer.max() <= trained.cap
+    layer, estimate = table.layers["genar_counts"], table.layers["genar_counts_estimate"]
+    assert layer.dtype == np.int32 and layer.shape == table.shape and estimate.dtype == np.float32
+    assert layer.min() >= 0 and layer.max() <= trained.cap and estimate.min() >= 0
+    # the estimate is 2^E[log2(1+X)] - 1 of the finest scale given the greedy coarse path
+    values = torch.log2(1 + torch.arange(trained.cap + 1.0))
+    feats = torch.as_tensor(table.obsm["X_histology"], dtype=torch.float32)
+    _, expected = trained.module.decode_expectation(feats, torch.as_tensor(_coords(table, slice(None))), values)
+    np.testing.assert_allclose(np.log2(1 + estimate), expected.numpy(), rtol=1e-5, atol=1e-5)
+    # every count is the one nearest the estimate in log2(x + 1), never farther than the other neighbour
+    distance = np.abs(np.log2(1 + layer) - np.log2(1 + estimate))
+    other = np.where(layer > estimate, np.floor(estimate), np.floor(estimate) + 1)
+    assert (distance <= np.abs(np.log2(1 + other) - np.log2(1 + estimate)) + 1e-6).all()
     assert table.obs["genar_counts_predicted"].all()
     record = table.uns["genar_predictions"]["genar_counts"]
     assert record["model_config_hash"] == trained.config.hash()
-    assert record["greedy"] is True and record["genar_version"] == genar.__version__
+    assert record["point"] == "estimate" and record["genar_version"] == genar.__version__
+    assert record["layers"] == ["genar_counts", "genar_counts_estimate"]
 
 
-def test_predict_is_deterministic_at_top1_and_seeded_when_sampling(prepared, trained):
-    genar.tl.predict(prepared, trained, layer_added="a", show_progress_bar=False)
-    genar.tl.predict(prepared, trained, layer_added="b", show_progress_bar=False)
+def test_point_mode_is_greedy_decoding(prepared, trained):
+    genar.tl.predict(prepared, trained, point="mode", show_progress_bar=False)
     table = prepared.tables["genar"]
-    assert np.array_equal(table.layers["a"], table.layers["b"])
-    kw = {"n_samples": 1, "greedy": False, "temperature": 1.5, "show_progress_bar": False}
-    genar.tl.predict(prepared, trained, layer_added="s1", random_state=1, **kw)
-    genar.tl.predict(prepared, trained, layer_added="s1b", random_state=1, **kw)
-    genar.tl.predict(prepared, trained, layer_added="s2", random_state=2, **kw)
-    assert np.array_equal(table.layers["s1"], table.layers["s1b"])
-    assert not np.array_equal(table.layers["s1"], table.layers["s2"])
+    greedy = trained.predict_counts(table.obsm["X_histology"], _coords(table, slice(None)), show_progress_bar=False)
+    np.testing.assert_array_equal(table.layers["genar_counts"], greedy[0])
+    with pytest.raises(ValueError, match="`point` must be 'estimate' or 'mode'; got 'mean'"):
+        genar.tl.predict(prepared, trained, point="mean", layer_added="x")
+
+
+def test_the_estimate_over_sampled_paths_is_seeded_and_near_the_greedy_one(prepared, trained):
+    kw = {"show_progress_bar": False}
+    genar.tl.predict(prepared, trained, layer_added="a", **kw)
+    genar.tl.predict(prepared, trained, layer_added="b", **kw)
+    table = prepared.tables["genar"]
+    assert np.array_equal(table.layers["a_estimate"], table.layers["b_estimate"])  # deterministic on one path
+    genar.tl.predict(prepared, trained, layer_added="p1", n_paths=8, random_state=1, **kw)
+    genar.tl.predict(prepared, trained, layer_added="p1b", n_paths=8, random_state=1, **kw)
+    genar.tl.predict(prepared, trained, layer_added="p2", n_paths=8, random_state=2, **kw)
+    assert np.array_equal(table.layers["p1_estimate"], table.layers["p1b_estimate"])
+    assert not np.array_equal(table.layers["p1_estimate"], table.layers["p2_estimate"])
+    log = {k: np.log2(1 + table.layers[f"{k}_estimate"]) for k in ("a", "p1", "p2")}
+    spread = np.abs(log["p1"] - log["p2"]).mean()
+    assert spread < np.abs(log["p1"] - log["a"]).mean() + 0.5  # sampled paths average near each other
 
 
 def test_predict_one_section_and_refuse_overwrite(prepared, trained):
@@ -85,7 +112,8 @@ def test_predict_one_section_and_refuse_overwrite(prepared, trained):
     assert (table.layers["genar_counts"][~s1] == 0).all()
     with pytest.raises(
         ValueError,
-        match=r"prediction in table.layers \['genar_counts'\] for sections \['S1'\] exists already.*`overwrite=True`",
+        match=r"prediction in table.layers \['genar_counts', 'genar_counts_estimate'\] for sections \['S1'\] exists "
+        r"already.*`overwrite=True`",
     ):
         genar.tl.predict(prepared, trained, sections="S1", show_progress_bar=False)
     genar.tl.predict(prepared, trained, sections="S0", show_progress_bar=False)  # other rows: fine
@@ -148,7 +176,7 @@ def test_predictions_survive_a_zarr_round_trip(prepared, trained, tmp_path, same
         assert same(table.uns[key], back.uns[key]), key
 
 
-def test_predict_samples_the_distribution_and_keeps_greedy_as_the_point(prepared, trained):
+def test_predict_samples_the_distribution_beside_the_point(prepared, trained):
     table = prepared.tables["genar"]
     genar.tl.predict(prepared, trained, sections="S1", n_samples=30, random_state=4, show_progress_bar=False)
     rows = (table.obs["section"] == "S1").to_numpy()
@@ -161,13 +189,10 @@ def test_predict_samples_the_distribution_and_keeps_greedy_as_the_point(prepared
         )
     assert (table.layers["genar_counts_q05"] <= table.layers["genar_counts_q95"]).all()
     assert len(np.unique(samples, axis=1)) > 1  # the samples differ from each other
-    greedy = trained.predict_counts(
-        table.obsm["X_histology"][rows],
-        genar.tl._arrays.normalised_coords(table)[rows],
-        show_progress_bar=False,
-    )[0]
-    np.testing.assert_array_equal(table.layers["genar_counts"][rows], greedy)  # the point stays greedy
-    assert table.uns["genar_predictions"]["genar_counts"]["point"] == "greedy"
+    point = genar.tl.predict(prepared, trained, sections="S1", overwrite=True, copy=True, show_progress_bar=False)
+    for name in ("genar_counts", "genar_counts_estimate"):  # the point is the same with or without samples
+        np.testing.assert_array_equal(table.layers[name][rows], point.tables["genar"].layers[name][rows])
+    assert table.uns["genar_predictions"]["genar_counts"]["point"] == "estimate"
 
     again = genar.tl.predict(prepared, trained, sections="S1", n_samples=30, random_state=4, overwrite=True, copy=True)
     np.testing.assert_array_equal(
@@ -197,11 +222,9 @@ def test_predict_adds_the_model_genes_and_chains_into_scanpy(hne_only, trained):
     np.testing.assert_array_equal(
         table.X.toarray() if hasattr(table.X, "toarray") else table.X, table.layers["genar_counts"]
     )
-    # the same spots' features through the model directly give the same counts
-    expected = trained.predict_counts(
-        table.obsm["X_histology"], genar.tl._arrays.normalised_coords(table), show_progress_bar=False
-    )[0]
-    np.testing.assert_array_equal(table.layers["genar_counts"], expected)
+    # the same spots' features through the model directly give the same estimate
+    expected = trained.predict_estimate(table.obsm["X_histology"], _coords(table, slice(None)), show_progress_bar=False)
+    np.testing.assert_array_equal(table.layers["genar_counts_estimate"], expected)
     assert table.obs["genar_counts_predicted"].all()
     assert table.uns["spatialdata_attrs"]["region"] == "S1_image_pseudo_spots"
     adata = table.copy()
