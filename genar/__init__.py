@@ -1,8 +1,8 @@
 """genar: spatial gene expression (raw counts per spot) from H&E histology, by next-scale autoregression."""
 
-from . import datasets, encoders, pl, pp, tl
+from . import datasets, encoders, io, pl, pp, tl
 from ._settings import settings
 from ._version import __version__
 from .model import GenAR, GenARConfig
 
-__all__ = ["GenAR", "GenARConfig", "__version__", "datasets", "encoders", "pl", "pp", "settings", "tl"]
+__all__ = ["GenAR", "GenARConfig", "__version__", "datasets", "encoders", "io", "pl", "pp", "settings", "tl"]

@@ -1,4 +1,8 @@
-"""The ``genar`` command line: ``genar demo`` runs the whole chain on the her2st sections."""
+"""The ``genar`` command line.
+
+``genar demo`` runs the whole chain on the her2st sections; ``genar predict`` predicts raw counts for a whole-slide
+image with a saved model.
+"""
 
 from __future__ import annotations
 
@@ -122,6 +126,49 @@ def _figures(sdata, model, out: Path) -> None:
     plt.close("all")
 
 
+#: Capture geometry of ``make_spots`` for a model trained on spots of this diameter (µm).
+_TECHNOLOGY_OF_DIAMETER = {100.0: "st", 55.0: "visium", 16.0: "visium_hd_16um", 8.0: "visium_hd_8um"}
+
+
+def predict_slide(
+    slide: Path, model_dir: Path, out: Path, *, technology: str | None, pixel_size_um: float | None, overwrite: bool
+) -> int:
+    """Slide → pseudo-spots → patches → features → predicted counts, written as a SpatialData zarr."""
+    import shutil
+
+    import genar
+    from genar.io import SlideError
+
+    if out.exists() and not overwrite:
+        _write(f"genar predict: {out} exists; pass --overwrite or choose another --out.")
+        return 2
+    try:
+        model = genar.GenAR.load(model_dir)
+        sdata = genar.io.read_wsi(slide, pixel_size_um=pixel_size_um)
+    except (FileNotFoundError, SlideError, ValueError) as err:
+        _write(f"genar predict: {err}")
+        return 2
+    image_key = next(iter(sdata.images))
+    technology = technology or _TECHNOLOGY_OF_DIAMETER.get(model.train_info.get("spot_diameter_um"), "st")
+    start = time.perf_counter()
+    genar.pp.make_spots(sdata, image_key, technology=technology)
+    genar.pp.extract_patches(sdata)
+    genar.pp.embed_patches(sdata, encoder=model.encoder["name"])
+    genar.tl.predict(sdata, model)
+    if out.exists():
+        shutil.rmtree(out)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="zarr v3 autosharding")
+        sdata.write(out)
+    table = sdata.tables["genar"]
+    _write(
+        f"{slide}: {table.n_obs} {technology} pseudo-spots × {table.n_vars} genes predicted in "
+        f"{time.perf_counter() - start:.0f} s; wrote {out} (tables['genar']: X and layers['genar_counts'] hold raw "
+        "counts, layers['genar_counts_estimate'] the estimate for log-space analyses)"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``genar`` console script."""
     parser = argparse.ArgumentParser(prog="genar", description="Spatial gene expression from H&E with GenAR.")
@@ -131,8 +178,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("genar_out"), help="output folder (default: genar_out)")
     p.add_argument("--epochs", type=int, default=20, help="maximum training epochs (default: 20)")
     p.add_argument("--overwrite", action="store_true", help="replace the contents of --out")
+    q = sub.add_parser("predict", help="predict raw counts for a whole-slide image (SVS, TIFF, ...) with a saved model")
+    q.add_argument("slide", type=Path, help="the slide file")
+    q.add_argument("--model", type=Path, required=True, help="a model folder (model.save, or the demo's out/model)")
+    q.add_argument("--out", type=Path, default=None, help="output zarr (default: <slide name>_genar.zarr)")
+    q.add_argument("--technology", default=None, help="pseudo-spot geometry (default: that of the model's spots)")
+    q.add_argument("--pixel-size-um", type=float, default=None, help="when the slide's metadata lacks it")
+    q.add_argument("--overwrite", action="store_true", help="replace --out")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    if args.command == "predict":
+        out = args.out or Path(f"{args.slide.name.split('.')[0]}_genar.zarr")
+        return predict_slide(
+            args.slide,
+            args.model,
+            out,
+            technology=args.technology,
+            pixel_size_um=args.pixel_size_um,
+            overwrite=args.overwrite,
+        )
     return demo(args.data, args.out, args.epochs, overwrite=args.overwrite)
 
 

@@ -232,3 +232,70 @@ def make_module():
 def module_inputs():
     """A factory of ``(features, coords, tokens)`` for :func:`make_module`'s modules."""
     return _module_inputs
+
+
+# --- real slide files for the reader tests, written by tifffile from a shared her2st H&E image (once per session) --
+
+#: Micrometres per pixel written into the test slides: her2st's C4 pixel size, as genar.datasets.her2st derives it.
+C4_PIXEL_SIZE_UM = 0.6877761364486454
+
+
+def make_pyramid(rgb: np.ndarray, n_levels: int = 5) -> list[np.ndarray]:
+    from PIL import Image
+
+    levels = [rgb]
+    for _ in range(n_levels - 1):
+        prev = levels[-1]
+        size = (prev.shape[1] // 2, prev.shape[0] // 2)
+        levels.append(np.asarray(Image.fromarray(prev).resize(size, Image.Resampling.BOX)))
+    return levels
+
+
+def write_slide(path, levels, *, compression="zlib", resolution_um=None, ome_um=None, resolutionunit="CENTIMETER"):
+    """A tiled pyramidal TIFF: the full image with its reduced levels as SubIFDs, with or without pixel-size tags."""
+    import tifffile
+
+    options = {"tile": (512, 512), "photometric": "rgb", "compression": compression}
+    metadata = None
+    if ome_um is not None:
+        metadata = {"axes": "YXS", "PhysicalSizeX": ome_um, "PhysicalSizeY": ome_um, "PhysicalSizeXUnit": "µm"}
+    with tifffile.TiffWriter(path, bigtiff=True, ome=ome_um is not None) as tw:
+        extra = {}
+        if resolution_um is not None:
+            per_unit = {"CENTIMETER": 1e4, "INCH": 25400.0}[resolutionunit]
+            extra = {
+                "resolution": (per_unit / resolution_um, per_unit / resolution_um),
+                "resolutionunit": resolutionunit,
+            }
+        tw.write(levels[0], subifds=len(levels) - 1, metadata=metadata, **extra, **options)
+        for level in levels[1:]:
+            tw.write(level, subfiletype=1, **options)
+    return path
+
+
+@pytest.fixture(scope="session")
+def c4_rgb(her2st_path) -> np.ndarray:
+    """Section C4's H&E image, decoded (9916 × 9278 px)."""
+    from genar.io._images import read_rgb
+
+    return np.ascontiguousarray(read_rgb(her2st_path / "ST-imgs/C/C4/5714_HE_BT_D2.jpg").transpose(1, 2, 0))
+
+
+@pytest.fixture(scope="session")
+def c4_slides(c4_rgb, tmp_path_factory) -> dict:
+    """C4 as a JPEG-tiled pyramidal TIFF with resolution tags, and as an OME-TIFF with PhysicalSizeX only."""
+    folder = tmp_path_factory.mktemp("slides")
+    levels = make_pyramid(c4_rgb)
+    return {
+        "tiff": write_slide(folder / "C4.tif", levels, compression="jpeg", resolution_um=C4_PIXEL_SIZE_UM),
+        "ome": write_slide(folder / "C4.ome.tif", levels, ome_um=C4_PIXEL_SIZE_UM),
+        "levels": levels,
+        "folder": folder,
+        "pixel_size_um": C4_PIXEL_SIZE_UM,
+    }
+
+
+@pytest.fixture(scope="session")
+def slide_tools():
+    """What the reader tests need to write slides of their own: ``(write_slide, make_pyramid, C4_PIXEL_SIZE_UM)``."""
+    return write_slide, make_pyramid, C4_PIXEL_SIZE_UM

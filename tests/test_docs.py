@@ -22,11 +22,11 @@ def test_sphinx_build_has_no_warnings(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    for page in ("index", "usage", "api", "tutorials", "changelog", "tutorials/01_quickstart"):
+    for page in ("index", "usage", "own_data", "api", "tutorials", "changelog", "tutorials/01_quickstart"):
         assert (out / f"{page}.html").exists(), page
     import genar
 
-    for module in ("pp", "tl", "pl", "datasets"):
+    for module in ("pp", "tl", "pl", "datasets", "io"):
         for name in getattr(genar, module).__all__:
             if name.isupper() or name.startswith("_"):
                 continue  # constants are documented where they are used

@@ -17,6 +17,7 @@ FORBIDDEN = {
     "pl": {"pp", "tl", "model", "train", "module"},
     "pp": {"tl", "pl", "model", "train", "module"},
     "datasets": {"pp", "tl", "pl", "model", "train", "module"},
+    "io": {"pp", "tl", "pl", "model", "train", "module", "datasets"},
 }
 
 

@@ -1,6 +1,6 @@
 """Example data sets, loaded as :class:`~spatialdata.SpatialData`."""
 
-from ._download import cache_dir, data_dir
+from .._files import cache_dir, data_dir
 from ._her2st import her2st
 from ._her2st_files import HER2ST_SECTIONS
 

@@ -1,4 +1,4 @@
-"""Download files into a user cache and check their sha256."""
+"""Download files into a user cache and check them against a recorded digest."""
 
 from __future__ import annotations
 
@@ -8,38 +8,29 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from .._files import sha256sum
+from .._files import git_blob_sha1, sha256sum
 from .._logging import logger
 
 _CHUNK = 1 << 20
 
 
-def cache_dir() -> Path:
-    """The genar cache folder: ``$GENAR_CACHE_DIR``, else ``$XDG_CACHE_HOME/genar``, else ``~/.cache/genar``.
-
-    An absolute path: a relative ``GENAR_CACHE_DIR`` is resolved against the working directory once, here.
-    """
-    if env := os.environ.get("GENAR_CACHE_DIR"):
-        return Path(env).expanduser().resolve()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser().resolve() / "genar"
+def _verify(path: Path, *, sha256: str | None, git_blob: str | None) -> str | None:
+    """None when ``path`` matches every recorded digest, else what differs."""
+    if sha256 is not None and (got := sha256sum(path)) != sha256:
+        return f"sha256 {got}, expected {sha256}"
+    if git_blob is not None and (got := git_blob_sha1(path)) != git_blob:
+        return f"git blob id {got}, expected {git_blob}"
+    return None
 
 
-def data_dir() -> Path | None:
-    """The folder ``$GENAR_DATA_DIR`` names (holding e.g. ``her2st/``), as an absolute path; None when unset.
+def fetch(
+    url: str, target: Path, sha256: str | None = None, *, git_blob: str | None = None, timeout: float = 60.0
+) -> Path:
+    """Return ``target``, downloading ``url`` there first unless a file with the right digest is present.
 
-    A relative value (``GENAR_DATA_DIR=../shared/data``) is resolved against the working directory once, here.
-    """
-    env = os.environ.get("GENAR_DATA_DIR")
-    return Path(env).expanduser().resolve() if env else None
-
-
-def fetch(url: str, target: Path, sha256: str, *, timeout: float = 60.0) -> Path:
-    """Return ``target``, downloading ``url`` there first unless a file with the right checksum is present.
-
-    The download goes to a temporary file in the same folder and is moved into place only after its sha256
-    matches, so an interrupted or corrupted download never leaves a file that looks valid. A cached file with
-    the wrong checksum is downloaded again.
+    The download goes to a temporary file in the same folder and is moved into place only after it matches its
+    digests, so an interrupted or corrupted download never leaves a file that looks valid. A cached file that does
+    not match is downloaded again.
 
     Parameters
     ----------
@@ -48,20 +39,26 @@ def fetch(url: str, target: Path, sha256: str, *, timeout: float = 60.0) -> Path
     target
         Where the file is cached.
     sha256
-        Expected hex digest.
+        Expected hex sha256 digest.
+    git_blob
+        Expected git blob id (SHA-1 of ``blob <size>``, a zero byte and the content), for files whose repository
+        listing records no sha256. At least one digest must be given.
     timeout
         Seconds to wait for the server.
 
     Raises
     ------
     OSError
-        The file could not be downloaded, or its checksum does not match.
+        The file could not be downloaded, or its digest does not match.
     """
+    if sha256 is None and git_blob is None:
+        msg = f"No digest to check {url} against: pass `sha256` or `git_blob`."
+        raise ValueError(msg)
     target = Path(target)
     if target.exists():
-        if sha256sum(target) == sha256:
+        if _verify(target, sha256=sha256, git_blob=git_blob) is None:
             return target
-        logger.warning("Cached file %s has the wrong checksum; downloading it again.", target)
+        logger.warning("Cached file %s does not match its digest; downloading it again.", target)
     target.parent.mkdir(parents=True, exist_ok=True)
     logger.info("Downloading %s to %s", url, target)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
@@ -69,9 +66,8 @@ def fetch(url: str, target: Path, sha256: str, *, timeout: float = 60.0) -> Path
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             shutil.copyfileobj(response, out, _CHUNK)
-        got = sha256sum(tmp)
-        if got != sha256:
-            msg = f"Checksum mismatch for {url}: expected sha256 {sha256}, got {got}. The file was not kept."
+        if (problem := _verify(tmp, sha256=sha256, git_blob=git_blob)) is not None:
+            msg = f"Checksum mismatch for {url}: {problem}. The file was not kept."
             raise OSError(msg)
         tmp.replace(target)
     except BaseException:

@@ -5,18 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-import anndata as ad
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
-from .. import _keys
+from .._files import cache_dir, data_dir
 from .._logging import logger
-from ._download import cache_dir, data_dir, fetch
-from ._her2st_files import HER2ST_BASE_URL, HER2ST_SECTIONS
-from ._images import multiscale_image_from_file
+from ..io import combine, from_counts
+from ._download import fetch
+from ._her2st_files import HER2ST_BASE_URL, HER2ST_SECTIONS, PAIRED_SECTIONS, RemoteFile
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
@@ -30,12 +28,14 @@ def her2st(
     path: str | os.PathLike | None = None,
     sections: str | Sequence[str] | None = None,
     *,
+    images: bool = True,
+    genes: Literal["intersection", "union"] = "intersection",
     base_url: str | None = None,
     image_cache: str | os.PathLike | None = None,
 ) -> SpatialData:
-    """Load paired H&E images and raw spot counts of the her2st study as one :class:`~spatialdata.SpatialData`.
+    """Load H&E images and raw spot counts of the her2st study as one :class:`~spatialdata.SpatialData`.
 
-    Four sections of two HER2-positive breast tumours (patients B and C) of Andersson et al. (Nature
+    The study has 36 sections of eight HER2-positive breast tumours (patients A–H) of Andersson et al. (Nature
     Communications 12, 6012, 2021), profiled with the original Spatial Transcriptomics arrays (100 µm spots on a
     200 µm grid).
 
@@ -45,36 +45,45 @@ def her2st(
         Folder holding the files as laid out in the public repository (``ST-cnts/``, ``ST-spotfiles/``,
         ``ST-imgs/``), or its parent. Default: ``$GENAR_DATA_DIR/her2st`` if ``GENAR_DATA_DIR`` is set,
         else the files are downloaded from GitHub ``almaan/her2st`` into the genar cache
-        (``$GENAR_CACHE_DIR``, default ``~/.cache/genar``) and checked against their sha256.
+        (``$GENAR_CACHE_DIR``, default ``~/.cache/genar``) and checked against their sha256 or git blob id.
     sections
-        Sections to load, from ``'B4', 'C2', 'C3', 'C4'``. Default: all four.
+        Sections to load (``'A1'`` … ``'H3'``), or ``'all'`` for the 36. Default: the four paired sections the
+        demo uses (B4, C2, C3, C4).
+    images
+        Load each section's H&E image. ``False`` loads expression-only sections (counts, spots and their
+        coordinates, no image element): what needs no histology, e.g. the count prior of
+        :func:`genar.tl.pretrain`. An image that is neither in ``path`` nor downloadable is an error that says so.
+    genes
+        Sections list different genes (each table lists the genes detected on its array). ``'intersection'``
+        (default) keeps the genes of every loaded section; ``'union'`` keeps all, counting 0 where a section's
+        table lacks a gene. Either way the choice is logged (see :func:`genar.io.combine`).
     base_url
         Download address replacing the public repository (also ``$GENAR_HER2ST_URL``); only used when the
         files are downloaded.
     image_cache
         Folder for the zarr image pyramids decoded from the JPEGs (default: ``images/`` in the genar cache).
-        Each JPEG is decoded once; later loads read the pyramid lazily.
+        Each JPEG is decoded once per section; later loads read its pyramid lazily.
 
     Returns
     -------
-    One :class:`~spatialdata.SpatialData` with, for every section ``s``:
+    One :class:`~spatialdata.SpatialData` in genar's layout (:func:`genar.io.from_counts`), with, for every section
+    ``s``:
 
     ``images[f'{s}_image']``
-        The H&E image as a multiscale element (full resolution and 2, 4, 8, 16× downsampled), read lazily.
+        The H&E image as a multiscale element (full resolution and 2, 4, 8, 16× downsampled), read lazily (not
+        with ``images=False``).
     ``shapes[f'{s}_spots']``
-        Circles at the spot centres, in full-resolution pixels, with the true 100 µm spot diameter as radius.
-    Coordinate system ``s``
-        Shared by the section's image and spots, in full-resolution pixels.
+        Circles at the spot centres, in full-resolution pixels, with the true 100 µm spot diameter.
+    Coordinate systems ``s`` and ``f'{s}_um'``
+        Shared by the section's image and spots: full-resolution pixels, and micrometres.
 
     and one table ``tables['table']`` annotating all spot elements (``obs['region']``,
     ``obs['instance_id']``) with
 
     ``X``
-        Raw integer counts (:class:`scipy.sparse.csr_matrix`, int32). Only genes measured in *every* loaded
-        section are kept (each section has its own gene list; about 14,100 genes are shared by all four), so a
-        gene absent from one section never turns into zeros. The number of dropped genes is logged.
-    ``obs['section']``, ``obs['array_row']``, ``obs['array_col']``
-        Section id and position on the ST array.
+        Raw integer counts (:class:`scipy.sparse.csr_matrix`, int32) over the genes chosen by ``genes``.
+    ``obs['section']``, ``obs['spot']``, ``obs['array_row']``, ``obs['array_col']``
+        Section id, spot label and position on the ST array.
     ``obsm['spatial']``
         Spot centres ``(x, y)`` in full-resolution image pixels.
     ``uns['spatial'][s]['scalefactors']``
@@ -85,67 +94,50 @@ def her2st(
     --------
     >>> import genar
     >>> sdata = genar.datasets.her2st(sections=["C2", "C3"])  # doctest: +SKIP
-    >>> sdata.tables["table"]  # doctest: +SKIP
+    >>> prior = genar.datasets.her2st(sections="all", images=False)  # doctest: +SKIP
     """
-    from spatialdata import SpatialData
-    from spatialdata.models import ShapesModel, TableModel
-    from spatialdata.transformations import Identity
-
     names = _check_sections(sections)
-    root = _resolve_root(path, names, base_url=base_url)
-    images_dir = Path(image_cache) if image_cache is not None else cache_dir() / "images"
-
-    images, shapes, tables, spatial = {}, {}, [], {}
+    root, fetcher = _source(path, base_url=base_url)
+    cache = Path(image_cache) if image_cache is not None else cache_dir() / "images"
+    parts = []
     for section in names:
         files = HER2ST_SECTIONS[section]
-        counts = _read_counts(root / files.counts)
-        spots = _read_spots(root / files.spots)
-        table, geometry = _join_counts_and_spots(counts, spots, section=section)
-        identity = {section: Identity()}
-        shapes_key, image_key = f"{section}_spots", f"{section}_image"
-        images[image_key] = multiscale_image_from_file(
-            root / files.image,
-            element_name=image_key,
-            transformations=identity,
-            cache_key=f"her2st-{section}-{files.image_sha256[:16]}",
-            cache=images_dir,
+        counts = _read_counts(fetcher(files.counts, section))
+        spots = _read_spots(fetcher(files.spots, section))
+        image = _image(fetcher, files.image, section) if images else None
+        geometry = _fit_geometry(spots.loc[spots.index.intersection(counts.index)])
+        spots = spots.rename(columns={"pixel_x": "x_px", "pixel_y": "y_px", "x": "array_col", "y": "array_row"})
+        parts.append(
+            from_counts(
+                counts,
+                spots[["x_px", "y_px", "array_row", "array_col"]],
+                image,
+                pixel_size_um=geometry["microns_per_pixel"],
+                spot_diameter_um=ST_SPOT_DIAMETER_UM,
+                section=section,
+                coordinates=("x_px", "y_px"),
+                metadata={
+                    "source": "her2st",
+                    "counts_file": files.counts.path,
+                    "image_file": files.image.path if image is not None else None,
+                    "spot_pitch_px": geometry["pitch_px"],
+                },
+                image_cache=cache,
+            )
         )
-        shapes[shapes_key] = ShapesModel.parse(
-            table.obsm["spatial"],
-            geometry=0,
-            radius=np.full(table.n_obs, geometry["spot_diameter_px"] / 2),
-            index=pd.Index(np.arange(table.n_obs), name="instance_id"),
-            transformations=identity,
-        )
-        table.obs[_keys.REGION] = shapes_key
-        table.obs[_keys.INSTANCE] = np.arange(table.n_obs)
-        spatial[section] = {
-            "scalefactors": {
-                _keys.MICRONS_PER_PIXEL: geometry["microns_per_pixel"],
-                _keys.SPOT_DIAMETER_FULLRES: geometry["spot_diameter_px"],
-                "spot_diameter_um": ST_SPOT_DIAMETER_UM,
-                "spot_pitch_px": geometry["pitch_px"],
-            },
-            "metadata": {"source": "her2st", "image_file": files.image},
-        }
-        tables.append(table)
-
-    adata = _concat_shared_genes(tables, names)
-    adata.uns["spatial"] = spatial
-    regions = [f"{s}_spots" for s in names]
-    adata.obs[_keys.REGION] = pd.Categorical(adata.obs[_keys.REGION], categories=regions)
-    table = TableModel.parse(adata, region=regions, region_key=_keys.REGION, instance_key=_keys.INSTANCE)
-    return SpatialData(images=images, shapes=shapes, tables={_keys.TABLE: table})
+    return parts[0] if len(parts) == 1 else combine(parts, genes=genes)
 
 
 def _check_sections(sections: str | Sequence[str] | None) -> list[str]:
     available = list(HER2ST_SECTIONS)
     if sections is None:
+        return list(PAIRED_SECTIONS)
+    if isinstance(sections, str) and sections == "all":
         return available
     names = [sections] if isinstance(sections, str) else list(sections)
     unknown = [s for s in names if s not in HER2ST_SECTIONS]
     if unknown or not names:
-        msg = f"`sections` must name sections with an H&E image; got {names}. Available sections: {available}."
+        msg = f"`sections` names unknown her2st sections {unknown or names}. Available sections: {available}."
         raise ValueError(msg)
     if len(set(names)) != len(names):
         msg = f"`sections` lists a section twice: {names}."
@@ -153,38 +145,52 @@ def _check_sections(sections: str | Sequence[str] | None) -> list[str]:
     return names
 
 
-def _missing_files(root: Path, names: Sequence[str]) -> list[str]:
-    wanted = [f for s in names for f in HER2ST_SECTIONS[s][0::2]]
-    return [f for f in wanted if not (root / f).is_file()]
+def _source(path: str | os.PathLike | None, *, base_url: str | None):
+    """The folder to read from and a function ``(RemoteFile, section) -> local path`` that finds or fetches a file.
 
-
-def _resolve_root(path: str | os.PathLike | None, names: Sequence[str], *, base_url: str | None) -> Path:
-    """Folder with the raw files: the given path, ``$GENAR_DATA_DIR/her2st``, or the download cache."""
+    With a folder (``path`` or ``$GENAR_DATA_DIR/her2st``), files are read from it and a missing one is an error
+    that lists it; without, each file is downloaded into the cache and checked against its recorded digest.
+    """
+    origin = "`path`"
     if path is None and (env := data_dir()) is not None:
         path, origin = env / "her2st", f"$GENAR_DATA_DIR ({env})"
-    else:
-        origin = "`path`"
     if path is not None:
         root = Path(path).expanduser()
         if not (root / "ST-cnts").is_dir() and (root / "her2st" / "ST-cnts").is_dir():
             root = root / "her2st"
-        missing = _missing_files(root, names)
-        if missing:
-            msg = (
-                f"The her2st files are not all in {root} (from {origin}); missing: {missing}. Point `path` (or "
-                "GENAR_DATA_DIR) at a folder with ST-cnts/, ST-spotfiles/ and ST-imgs/, or leave both unset "
-                "to download the files."
-            )
-            raise FileNotFoundError(msg)
-        return root
+
+        def local(file: RemoteFile, section: str) -> Path:
+            target = root / file.path
+            if not target.is_file():
+                msg = (
+                    f"The her2st file {file.path} of section {section} is not in {root} (from {origin}). Point `path` "
+                    "(or GENAR_DATA_DIR) at a folder with ST-cnts/, ST-spotfiles/ and ST-imgs/, or leave both unset "
+                    "to download the files."
+                )
+                raise FileNotFoundError(msg)
+            return target
+
+        return root, local
 
     root = cache_dir() / "her2st"
     url = (base_url or os.environ.get("GENAR_HER2ST_URL") or HER2ST_BASE_URL).rstrip("/")
-    for section in names:
-        files = HER2ST_SECTIONS[section]
-        for rel, sha in zip(files[0::2], files[1::2], strict=True):
-            fetch(f"{url}/{rel}", root / rel, sha)
-    return root
+
+    def download(file: RemoteFile, section: str) -> Path:
+        return fetch(f"{url}/{file.path}", root / file.path, file.sha256, git_blob=file.git_blob_sha1)
+
+    return root, download
+
+
+def _image(fetcher, file: RemoteFile, section: str) -> Path:
+    """The section's image file, or an error that says it can be neither found nor downloaded."""
+    try:
+        return fetcher(file, section)
+    except (FileNotFoundError, OSError) as err:
+        msg = (
+            f"The H&E image of section {section} ({file.path}) is neither here nor downloadable: {err} Load the "
+            "section without its image (`images=False`) for its counts and spots, or put the file in place."
+        )
+        raise FileNotFoundError(msg) from err
 
 
 def _read_counts(path: Path) -> pd.DataFrame:
@@ -214,59 +220,5 @@ def _fit_geometry(spots: pd.DataFrame) -> dict[str, float]:
     slope_y = np.polyfit(spots["new_y"].to_numpy(float), spots["pixel_y"].to_numpy(float), 1)[0]
     pitch_px = float((abs(slope_x) + abs(slope_y)) / 2)
     microns_per_pixel = ST_SPOT_PITCH_UM / pitch_px
-    return {
-        "pitch_px": pitch_px,
-        "microns_per_pixel": microns_per_pixel,
-        "spot_diameter_px": ST_SPOT_DIAMETER_UM / microns_per_pixel,
-    }
-
-
-def _join_counts_and_spots(counts: pd.DataFrame, spots: pd.DataFrame, *, section: str) -> tuple[ad.AnnData, dict]:
-    no_counts = spots.index.difference(counts.index)
-    if len(no_counts):
-        logger.info(
-            "%s: %d spots of the spot file have no counts and are left out: %s",
-            section,
-            len(no_counts),
-            list(no_counts),
-        )
-    no_position = counts.index.difference(spots.index)
-    if len(no_position):
-        msg = f"{section}: {len(no_position)} count rows have no spot position: {list(no_position)[:10]}."
-        raise ValueError(msg)
-    spots = spots.loc[counts.index]
-    geometry = _fit_geometry(spots)
-    values = counts.to_numpy()
-    if values.min() < 0 or not np.issubdtype(values.dtype, np.integer):
-        msg = f"{section}: the count table does not hold non-negative integers."
-        raise ValueError(msg)
-    obs = pd.DataFrame(
-        {
-            _keys.SECTION: section,
-            "spot": counts.index.to_numpy(),
-            "array_col": spots["x"].to_numpy(int),
-            "array_row": spots["y"].to_numpy(int),
-        },
-        index=pd.Index([f"{section}_{label}" for label in counts.index]),
-    )
-    adata = ad.AnnData(X=sparse.csr_matrix(values.astype(np.int32)), obs=obs, var=pd.DataFrame(index=counts.columns))
-    adata.obsm["spatial"] = spots[["pixel_x", "pixel_y"]].to_numpy(float)
-    return adata, geometry
-
-
-def _concat_shared_genes(tables: list[ad.AnnData], names: list[str]) -> ad.AnnData:
-    shared = tables[0].var_names
-    for t in tables[1:]:
-        shared = shared.intersection(t.var_names, sort=False)
-    union = set().union(*(t.var_names for t in tables))
-    if len(union) > len(shared):
-        logger.info(
-            "Keeping the %d genes measured in all of %s; %d genes measured in only some sections are left out.",
-            len(shared),
-            names,
-            len(union) - len(shared),
-        )
-    adata = ad.concat([t[:, shared] for t in tables], join="inner", merge="same")
-    adata.obs[_keys.SECTION] = pd.Categorical(adata.obs[_keys.SECTION], categories=names)
-    adata.X = sparse.csr_matrix(adata.X, dtype=np.int32)
-    return adata
+    logger.debug("her2st: %g px per array step, %g µm per pixel", pitch_px, microns_per_pixel)
+    return {"pitch_px": pitch_px, "microns_per_pixel": microns_per_pixel}

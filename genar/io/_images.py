@@ -1,12 +1,17 @@
-"""Turn a large JPEG into a lazily read, multiscale SpatialData image element (cached as zarr)."""
+"""Image elements from what a user has: an array, a dask array, an element, a slide file or an ordinary image file.
+
+Slides (TIFF and the formats of :mod:`genar.io._wsi`) keep their own pyramid and are read lazily; an ordinary image
+(JPEG, PNG) is decoded once into a multiscale pyramid cached as zarr and read lazily from there.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
     from spatialdata.transformations import BaseTransformation
-    from xarray import DataTree
+    from xarray import DataArray, DataTree
 
 #: Downscaling factors between consecutive pyramid levels (9k px -> 4.6k -> 2.3k -> 1.2k -> 580 px).
 PYRAMID_FACTORS = (2, 2, 2, 2)
@@ -61,6 +66,7 @@ def multiscale_image_from_file(
     """
     from spatialdata import SpatialData, read_zarr
     from spatialdata.models import Image2DModel
+    from spatialdata.transformations import set_transformation
 
     store = None if cache is None else Path(cache) / f"{cache_key}.zarr"
     if store is None or not store.exists():
@@ -83,4 +89,69 @@ def multiscale_image_from_file(
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         logger.info("Cached the image pyramid in %s", store)
-    return read_zarr(store).images[element_name]
+    image = read_zarr(store).images[element_name]
+    set_transformation(image, dict(transformations), set_all=True)  # the cache may hold other coordinate systems
+    return image
+
+
+#: File suffixes read as slides (lazily, with their own pyramid) rather than decoded whole.
+SLIDE_SUFFIXES = (".tif", ".tiff", ".svs", ".ndpi", ".scn", ".bif", ".mrxs", ".vms", ".btf", ".qptiff")
+
+
+def image_element(
+    image: Any,
+    *,
+    name: str,
+    transformations: Mapping[str, BaseTransformation],
+    cache: Path | None = None,
+    cache_key: str | None = None,
+    backend: str = "tiffslide",
+) -> DataTree | DataArray:
+    """An image element, with ``transformations``, from ``image``.
+
+    ``image`` is an image element (its pixels are shared), a NumPy or dask array of RGB uint8 — ``(height, width,
+    3)`` or ``(3, height, width)`` —, a slide file (its own pyramid, read lazily through ``backend``) or an ordinary
+    image file (decoded once into a pyramid cached in ``cache`` under ``cache_key``).
+    """
+    import dask.array as da
+    from spatialdata.models import Image2DModel
+    from spatialdata.transformations import set_transformation
+    from xarray import DataArray, DataTree
+
+    if isinstance(image, DataArray | DataTree):
+        element = image.copy() if isinstance(image, DataArray) else image.copy(deep=False)
+        set_transformation(element, dict(transformations), set_all=True)
+        return element
+    if isinstance(image, str | os.PathLike):
+        path = Path(image)
+        if not path.is_file():
+            msg = f"No image file at {str(path)!r}."
+            raise FileNotFoundError(msg)
+        if path.name.lower().endswith(SLIDE_SUFFIXES):
+            from ._wsi import open_slide, slide_image, slide_levels
+
+            return slide_image(slide_levels(open_slide(path, backend), backend), transformations)
+        key = cache_key or f"{path.stem}-{path.stat().st_size}-{int(path.stat().st_mtime)}"
+        return multiscale_image_from_file(
+            path, element_name=name, transformations=transformations, cache_key=key, cache=cache
+        )
+    array = image if isinstance(image, da.Array) else np.asarray(image)
+    if array.ndim != 3 or 3 not in (array.shape[0], array.shape[-1]) and 4 not in (array.shape[0], array.shape[-1]):
+        msg = f"`image` must be RGB, (height, width, 3) or (3, height, width); got an array of shape {array.shape}."
+        raise ValueError(msg)
+    if array.dtype != np.uint8:
+        msg = (
+            f"`image` has dtype {array.dtype}; genar reads RGB uint8 H&E images (0-255). Convert it first, e.g. with "
+            "`(image * 255).astype('uint8')` for a 0-1 float image."
+        )
+        raise TypeError(msg)
+    channels_last = array.shape[-1] in (3, 4) and array.shape[0] not in (3, 4)
+    chw = (array.transpose(2, 0, 1) if channels_last else array)[:3]
+    return Image2DModel.parse(
+        chw,
+        dims=("c", "y", "x"),
+        c_coords=["r", "g", "b"],
+        scale_factors=list(PYRAMID_FACTORS),
+        chunks=(3, CHUNK_PX, CHUNK_PX),
+        transformations=dict(transformations),
+    )

@@ -11,7 +11,7 @@ import pandas as pd
 from .. import _keys
 from .._copy import supports_copy
 from .._docs import doc_params
-from .._geometry import check_rgb_uint8, choose_level, image_levels, resolve_pixel_size
+from .._geometry import check_rgb_uint8, choose_level, coordinate_systems, image_levels, resolve_pixel_size
 from .._logging import logger
 from .._validate import check_key, check_overwrite
 from ._tissue import detect_tissue
@@ -96,7 +96,9 @@ def make_spots(
         Micrometres per full-resolution pixel of the image.
     micron_coordinate_system
         Instead of ``pixel_size_um``: a coordinate system of the image whose unit is the micrometre; the pixel size
-        is read from the image's transformation into it (its scale must be the same along x and y).
+        is read from the image's transformation into it (its scale must be the same along x and y). Default: the
+        image's one coordinate system named ``'<section>_um'``, as genar's readers (:func:`genar.io.read_wsi`,
+        :func:`genar.io.from_counts`) make it from the slide's metadata.
     tissue_mask
         Boolean mask of the tissue, at any resolution with the image's aspect ratio (it is resampled to the image);
         default: detected.
@@ -153,6 +155,8 @@ def make_spots(
     if pixel_size_um is not None and micron_coordinate_system is not None:
         msg = "Pass either `pixel_size_um` or `micron_coordinate_system`, not both."
         raise ValueError(msg)
+    if pixel_size_um is None and micron_coordinate_system is None:
+        micron_coordinate_system = _micron_system(image, image_key)
     mpp = resolve_pixel_size(
         f"image {image_key!r}",
         given=pixel_size_um,
@@ -284,6 +288,15 @@ def _spot_table(
         },
     )
     return TableModel.parse(table, region=shapes_key, region_key=_keys.REGION, instance_key=_keys.INSTANCE)
+
+
+def _micron_system(image, image_key: str) -> str | None:
+    """The image's one coordinate system in micrometres by genar's naming (``'<section>_um'``), or None."""
+    systems = sorted(cs for cs in coordinate_systems(image) if cs.endswith(_keys.MICRON_SYSTEM_SUFFIX))
+    if len(systems) == 1:
+        logger.info("image %r: pixel size from its micrometre coordinate system %r", image_key, systems[0])
+        return systems[0]
+    return None
 
 
 def _layout(technology, diameter_um, spacing_um, grid, shape) -> SpotLayout:

@@ -9,19 +9,24 @@ import pytest
 from scipy import sparse
 
 import genar
+from genar._files import git_blob_sha1, sha256sum
 from genar.datasets import HER2ST_SECTIONS
-from genar.datasets._download import fetch, sha256sum
-from genar.datasets._her2st import _resolve_root
+from genar.datasets._download import fetch
+from genar.datasets._her2st import _source
 
 
-def test_sections_are_validated():
-    with pytest.raises(ValueError, match=r"Available sections: \['B4', 'C2', 'C3', 'C4'\]"):
-        genar.datasets.her2st(sections=["A1"])
+def test_every_section_of_the_study_is_known():
+    assert len(HER2ST_SECTIONS) == 36 and list(HER2ST_SECTIONS)[:2] == ["A1", "A2"]
+    files = HER2ST_SECTIONS["C4"]
+    assert files.image.path == "ST-imgs/C/C4/5714_HE_BT_D2.jpg" and files.image.sha256 is not None
+    assert HER2ST_SECTIONS["A1"].counts.sha256 is None and len(HER2ST_SECTIONS["A1"].counts.git_blob_sha1) == 40
+    with pytest.raises(ValueError, match=r"unknown her2st sections \['Z9'\]. Available sections: \['A1', 'A2'"):
+        genar.datasets.her2st(sections=["Z9"])
 
 
 def test_missing_files_are_listed(tmp_path):
     (tmp_path / "ST-cnts").mkdir()
-    with pytest.raises(FileNotFoundError, match=r"missing: \['ST-cnts/C2.tsv.gz'"):
+    with pytest.raises(FileNotFoundError, match=r"The her2st file ST-cnts/C2.tsv.gz of section C2 is not in"):
         genar.datasets.her2st(tmp_path, sections="C2")
 
 
@@ -54,24 +59,47 @@ def test_fetch_checks_sha256_and_keeps_nothing_on_mismatch(tmp_path):
 def test_download_into_cache_from_file_url(her2st_path, tmp_path, monkeypatch):
     monkeypatch.delenv("GENAR_DATA_DIR", raising=False)
     monkeypatch.setenv("GENAR_CACHE_DIR", str(tmp_path / "cache"))
-    root = _resolve_root(None, ["C2"], base_url=her2st_path.as_uri())
+    root, fetcher = _source(None, base_url=her2st_path.as_uri())
     assert root == tmp_path / "cache" / "her2st"
-    files = HER2ST_SECTIONS["C2"]
-    for rel, sha in zip(files[0::2], files[1::2], strict=True):
-        assert sha256sum(root / rel) == sha
+    for section in ("C2", "A1"):  # C2's files have a recorded sha256; A1's only their git blob id
+        for file in HER2ST_SECTIONS[section][:2]:
+            assert fetcher(file, section) == root / file.path
+            assert git_blob_sha1(root / file.path) == file.git_blob_sha1
+            assert file.sha256 is None or sha256sum(root / file.path) == file.sha256
 
 
 def test_download_refuses_tampered_remote(her2st_path, tmp_path, monkeypatch):
     remote = tmp_path / "remote"
-    shutil.copytree(her2st_path, remote)
-    path = remote / HER2ST_SECTIONS["C2"].counts
-    path.chmod(0o644)
-    with gzip.open(path, "ab") as fh:
-        fh.write(b"tampered")
+    shutil.copytree(her2st_path / "ST-cnts", remote / "ST-cnts")
     monkeypatch.delenv("GENAR_DATA_DIR", raising=False)
     monkeypatch.setenv("GENAR_CACHE_DIR", str(tmp_path / "cache"))
-    with pytest.raises(OSError, match="Checksum mismatch"):
-        _resolve_root(None, ["C2"], base_url=remote.as_uri())
+    _, fetcher = _source(None, base_url=remote.as_uri())
+    for section, check in (("C2", "sha256"), ("A1", "git blob id")):
+        path = remote / HER2ST_SECTIONS[section].counts.path
+        path.chmod(0o644)
+        with gzip.open(path, "ab") as fh:
+            fh.write(b"tampered")
+        with pytest.raises(OSError, match=f"Checksum mismatch.*{check}"):
+            fetcher(HER2ST_SECTIONS[section].counts, section)
+    assert not any((tmp_path / "cache" / "her2st" / "ST-cnts").iterdir())  # nothing partly written is left
+
+
+@pytest.mark.her2st
+def test_expression_only_sections_and_a_missing_image(her2st_path, tmp_path):
+    sdata = genar.datasets.her2st(her2st_path, ["A1", "B1", "C4"], images=False)
+    assert not sdata.images and sorted(sdata.shapes) == ["A1_spots", "B1_spots", "C4_spots"]
+    table = sdata.tables["table"]
+    assert table.obs["section"].value_counts().to_dict() == {"A1": 346, "B1": 295, "C4": 184}
+    scale = table.uns["spatial"]["A1"]["scalefactors"]
+    assert 0.5 < scale["microns_per_pixel"] < 1.0  # from the spot pitch in pixels of A1's (absent) smaller image
+    union = genar.datasets.her2st(her2st_path, ["A1", "B1"], images=False, genes="union").tables["table"]
+    assert union.n_vars > table.n_vars and set(union.uns["genar_missing_genes"]) == {"A1", "B1"}
+    with pytest.raises(
+        FileNotFoundError, match=r"H&E image of section A1 .* neither here nor downloadable.*images=False"
+    ):
+        genar.datasets.her2st(her2st_path, "A1")
+    with pytest.raises(FileNotFoundError, match=r"ST-cnts/C5.tsv.gz of section C5 is not in"):
+        genar.datasets.her2st(her2st_path, "C5", images=False)
 
 
 @pytest.mark.her2st
@@ -102,7 +130,7 @@ def test_her2st_layout(her2st_sdata):
         image = sdata.images[f"{section}_image"]
         assert len(image.children) == 5  # full resolution + 4 downsampled levels
         assert type(image["scale0"].ds["image"].data).__name__ == "Array"  # dask: read lazily
-    assert set(sdata.coordinate_systems) == {"B4", "C2", "C3", "C4"}
+    assert set(sdata.coordinate_systems) == {"B4", "C2", "C3", "C4", "B4_um", "C2_um", "C3_um", "C4_um"}
 
 
 @pytest.mark.her2st
