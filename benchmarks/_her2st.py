@@ -3,6 +3,7 @@ resumable runs in a JSONL file, and the mean ± sd table."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -30,6 +31,8 @@ METRICS = [
     "interval_width_90",
     "rps",
 ]
+#: The baselines, trained on the same sections and features as GenAR.
+BASELINES = ("ridge", "hest_ridge", "mlp", "mean")
 #: Models that do not depend on the seed: run once per held-out section.
 SEED_FREE = ("ridge", "hest_ridge", "mean")
 
@@ -127,3 +130,55 @@ def paired(rows: list[dict], keys: list[tuple[str, str]], reference: tuple[str, 
             cells.append(f"{np.mean(deltas):+.3f}")
         lines.append(f"| {model} | {form} | {' | '.join(cells)} |")
     return "\n".join(lines)
+
+
+def run_baseline(sdata, features, sections, kind: str, test: str, seed: int) -> list[dict]:
+    """Fit and score a baseline for one test section (and seed, for the MLP): one row per form."""
+    train, val = split(sections, test)
+    panel_for(sdata, features, train)
+    genar.tl.baseline(sdata, kind, train_sections=train, sections=test, random_state=seed)
+    genar.tl.noise_ceiling(sdata, sections=test, random_state=seed)
+    base = {"model": kind, "section": test, "seed": seed, "train": train, "val": val}
+    return [{**base, "form": form, **values} for form, values in scores(sdata, f"{kind}_counts", test).items()]
+
+
+def benchmark_main(doc: str, models: list[str], short: list[str], extra: list[str], run_genar: Callable) -> None:
+    """The command line both her2st benchmarks share: the grid of test sections × seeds × models, and the tables.
+
+    ``run_genar(sdata, features, sections, model, test, seed, args)`` runs a GenAR model; the other models are the
+    baselines of :func:`run_baseline`.
+    """
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--epochs", type=int, default=None, help="max_epochs of genar.tl.fit (default: fit's)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--sections", nargs="+", default=None, help="test sections (default: all four)")
+    parser.add_argument("--models", nargs="+", default=models, choices=models)
+    parser.add_argument("--n-samples", type=int, default=50, help="samples per spot for the uncertainty metrics")
+    parser.add_argument("--jsonl", default=None, help="append every finished run here; runs already there are skipped")
+    parser.add_argument("--table-only", default=None, metavar="JSONL", help="print the tables of a finished file")
+    parser.add_argument("--all-columns", action="store_true", help="every metric, not only the main ones")
+    args = parser.parse_args()
+    keys = [(m, f) for m in models for f in ("float", "int")]
+    columns = [*METRICS, *extra] if args.all_columns else short
+    if args.table_only:
+        rows = [json.loads(line) for line in Path(args.table_only).read_text().splitlines() if line.strip()]
+    else:
+        sdata, sections, features = embedded_sections(args.data)
+        tasks = [
+            (model, test, seed)
+            for test in args.sections or sections
+            for seed in args.seeds
+            for model in args.models
+            if not (model in SEED_FREE and seed != args.seeds[0])
+        ]
+
+        def run(model: str, test: str, seed: int) -> list[dict]:
+            if model in BASELINES:
+                return run_baseline(sdata, features, sections, model, test, seed)
+            return run_genar(sdata, features, sections, model, test, seed, args)
+
+        rows = run_grid(args.jsonl, tasks, run)
+    print(table(rows, keys, columns))
+    print("\nmean over test sections of (model − ridge, float), each section's seeds averaged first:")
+    print(paired(rows, keys, ("ridge", "float"), ["pcc_10", "pcc_50", "pcc_200", "pcc_all", "mse", "mae"]))

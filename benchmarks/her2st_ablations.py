@@ -21,12 +21,9 @@ Run:  GENAR_DATA_DIR=../shared/data python benchmarks/her2st_ablations.py [--see
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from pathlib import Path
 
-from _her2st import METRICS, SEED_FREE, embedded_sections, paired, panel_for, run_grid, scores, split, table
+from _her2st import BASELINES, benchmark_main, panel_for, scores, split
 
 import genar
 
@@ -47,7 +44,6 @@ VARIANTS = {
     "scales_1_4_20_100_200": ({}, (1, 4, 20, 100, 200), "kmeans"),
     "random_groups": ({}, PAPER, "random"),
 }
-BASELINES = ("ridge", "hest_ridge", "mlp", "mean")
 SHORT = ["pcc_10", "pcc_50", "pcc_200", "n_pcc_200", "pcc_all", "mse", "pit_coverage_90", "rps", "temperature"]
 
 
@@ -59,7 +55,8 @@ def run_variant(sdata, features, sections, name: str, test: str, seed: int, args
     overrides, scales, method = VARIANTS[name]
     genar.pp.cluster_genes(sdata, scales=scales, method=method, random_state=seed)
     config = genar.GenARConfig(**overrides)
-    model = genar.tl.fit(sdata, train_sections=train, val_sections=val, config=config, random_state=seed)
+    epochs = {} if args.epochs is None else {"max_epochs": args.epochs}
+    model = genar.tl.fit(sdata, train_sections=train, val_sections=val, config=config, random_state=seed, **epochs)
     extra = {"epochs": model.train_info["epochs_run"]}
     sampled = config.head == "tokens" and args.n_samples > 1
     if sampled:
@@ -72,51 +69,5 @@ def run_variant(sdata, features, sections, name: str, test: str, seed: int, args
     return [{**base, "form": form, **values} for form, values in scores(sdata, "genar_counts", test).items()]
 
 
-def run_baseline(sdata, features, sections, kind: str, test: str, seed: int) -> list[dict]:
-    train, val = split(sections, test)
-    panel_for(sdata, features, train)
-    genar.tl.baseline(sdata, kind, train_sections=train, sections=test, random_state=seed)
-    genar.tl.noise_ceiling(sdata, sections=test, random_state=seed)
-    base = {"model": kind, "section": test, "seed": seed, "train": train, "val": val}
-    return [{**base, "form": form, **values} for form, values in scores(sdata, f"{kind}_counts", test).items()]
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=None)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--sections", nargs="+", default=None, help="test sections (default: all four)")
-    parser.add_argument("--models", nargs="+", default=[*VARIANTS, *BASELINES], choices=[*VARIANTS, *BASELINES])
-    parser.add_argument("--n-samples", type=int, default=50)
-    parser.add_argument("--jsonl", default=None, help="append every finished run here; runs already there are skipped")
-    parser.add_argument("--table-only", default=None, metavar="JSONL", help="print the tables of a finished file")
-    parser.add_argument("--all-columns", action="store_true", help="every metric, not only the main ones")
-    args = parser.parse_args()
-    models = [*VARIANTS, *BASELINES]
-    keys = [(m, f) for m in models for f in ("float", "int")]
-    columns = [*METRICS, "temperature", "epochs", "seconds"] if args.all_columns else SHORT
-    if args.table_only:
-        rows = [json.loads(line) for line in Path(args.table_only).read_text().splitlines() if line.strip()]
-    else:
-        sdata, sections, features = embedded_sections(args.data)
-        tasks = [
-            (model, test, seed)
-            for test in args.sections or sections
-            for seed in args.seeds
-            for model in args.models
-            if not (model in SEED_FREE and seed != args.seeds[0])
-        ]
-
-        def run(model: str, test: str, seed: int) -> list[dict]:
-            if model in VARIANTS:
-                return run_variant(sdata, features, sections, model, test, seed, args)
-            return run_baseline(sdata, features, sections, model, test, seed)
-
-        rows = run_grid(args.jsonl, tasks, run)
-    print(table(rows, keys, columns))
-    print("\nmean over test sections of (model − ridge, float), each section's seeds averaged first:")
-    print(paired(rows, keys, ("ridge", "float"), ["pcc_10", "pcc_50", "pcc_200", "pcc_all", "mse", "mae"]))
-
-
 if __name__ == "__main__":
-    main()
+    benchmark_main(__doc__, [*VARIANTS, *BASELINES], SHORT, ["temperature", "epochs", "seconds"], run_variant)
