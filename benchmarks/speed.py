@@ -2,8 +2,8 @@
 
 Each (config, phase) runs in a fresh process so its peak resident memory is its own. Training: batch 64,
 AdamW step included. Inference: what genar.tl.predict does by default for one network (coarse-to-fine decoding
-along the greedy path with the KV cache, and the exact expectation of log2(1 + X) at the finest scale), batch 256. Inputs are
-synthetic (random features of the paper's UNI dimension, 1024, and Poisson counts) over the paper's 200 genes
+along the greedy path with the KV cache, and the exact expectation of log2(1 + X) at the finest scale), batch 256.
+Inputs are synthetic (random features of the paper's UNI dimension, 1024, and Poisson counts) over the paper's 200 genes
 and scales 1/4/8/40/100/200, with the cap 2000, so every config has the same vocabulary.
 
 Run:  python benchmarks/speed.py [--configs small default paper] [--json]
