@@ -298,7 +298,7 @@ class GenAR:
             grad_clip=cfg.grad_clip,
             lr_schedule=cfg.lr_schedule,
             warmup=cfg.warmup,
-            free_running=free_running if cfg.selection != "loss" else None,
+            free_running=free_running,
         )
 
     # -- decoding ---------------------------------------------------------------------------------------------

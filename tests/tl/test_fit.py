@@ -111,7 +111,7 @@ def test_ablation_switches_train_save_and_load(prepared, tiny_config, tmp_path):
 
 def test_regression_head_ablation_fits_predicts_and_refuses_to_sample(prepared, tiny_config, tmp_path):
     model = genar.tl.fit(
-        prepared, train_sections=["S0"], config=tiny_config.replace(head="regression", cap=100), max_epochs=2
+        prepared, train_sections=["S0"], config=tiny_config.replace(head="regression", cap=100, lr=1e-2), max_epochs=8
     )
     assert model.module.head_kind == "regression"
     model.save(tmp_path / "regression")
