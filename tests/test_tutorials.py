@@ -87,9 +87,9 @@ def test_quickstart_runs_and_shows_its_results(her2st_sdata, her2st_path, genar_
     assert len(plotting) >= 6
     for cell in plotting:
         assert _outputs(cell, "image/png"), f"no figure from:\n{cell.source}"
-    metrics = next(c for s, c in cells.items() if "tl.evaluate(sdata, predicted_layer=f" in s)
+    metrics = next(c for s, c in cells.items() if "tl.evaluate(sdata, predicted_layer=layer" in s)
     table = _outputs(metrics, "text/plain")[0]["data"]["text/plain"]
-    for word in ("genar", "ridge", "mean", "pcc_10", "pcc_50", "mse", "mae"):
+    for word in ("genar, estimate", "genar, counts", "ridge, estimate", "mean", "pcc_10", "pcc_50", "n_pcc_200", "mse"):
         assert word in table
     domains = next(c for s, c in cells.items() if "ARI vs measured" in s)
     table = _outputs(domains, "text/plain")[0]["data"]["text/plain"]
