@@ -9,11 +9,12 @@ over sections and seeds.
 Variants, each the default GenARConfig() with one thing changed: gaussian_final (the paper's final-scale target,
 a discretised Gaussian with σ = 0.01·count + 1, instead of the default's), position_weighting (every position weighs
 the same, as the reference implementation's sum), coords_8 (8 octaves of coordinate encoding, the earlier default),
-no_coords, cap_max (the cap at the largest training count), loss_selection (the epoch with the lowest teacher-forced
-validation loss instead of the best free-running score), single_network (one network instead of the default
-ensemble), no_film (no gene-identity FiLM), regression (a continuous head: squared error on log counts, no
-sampling), single_scale (200 only), scales_1_8_40_200, scales_1_4_20_100_200, random_groups (random gene order);
-and the baselines ridge, hest_ridge, mlp and mean.
+no_coords, cap_max (the cap at the largest training count), pcc_selection and mse_selection (the epoch with the best
+free-running validation score of the estimate instead of the lowest teacher-forced loss), optimiser (weight decay
+0.05, gradient clipping at 1, a cosine schedule with warm-up), ensemble_3 (three networks averaged in log space),
+no_film (no gene-identity FiLM), regression (a continuous head: squared error on log counts, no sampling),
+single_scale (200 only), scales_1_8_40_200, scales_1_4_20_100_200, random_groups (random gene order); and the
+baselines ridge, hest_ridge, mlp and mean.
 
 Run:  GENAR_DATA_DIR=../shared/data python benchmarks/her2st_ablations.py [--seeds 0 1 2] [--sections B4 C2 C3 C4]
       [--models genar no_film ...] [--n-samples 50] [--jsonl rows.jsonl] [--table-only rows.jsonl]
@@ -35,8 +36,10 @@ VARIANTS = {
     "coords_8": ({"n_freqs": 8}, PAPER, "kmeans"),
     "no_coords": ({"n_freqs": 0}, PAPER, "kmeans"),
     "cap_max": ({"cap_quantile": 1.0}, PAPER, "kmeans"),
-    "loss_selection": ({"selection": "loss"}, PAPER, "kmeans"),
-    "single_network": ({"n_models": 1}, PAPER, "kmeans"),
+    "pcc_selection": ({"selection": "pcc"}, PAPER, "kmeans"),
+    "mse_selection": ({"selection": "mse"}, PAPER, "kmeans"),
+    "optimiser": ({"weight_decay": 0.05, "grad_clip": 1.0, "lr_schedule": "cosine"}, PAPER, "kmeans"),
+    "ensemble_3": ({"n_models": 3}, PAPER, "kmeans"),
     "no_film": ({"gene_film": False}, PAPER, "kmeans"),
     "regression": ({"head": "regression"}, PAPER, "kmeans"),
     "single_scale": ({}, (200,), "kmeans"),

@@ -78,11 +78,12 @@ def demo(data: str | None, out: Path, epochs: int, *, overwrite: bool) -> int:
     genar.tl.predict(sdata, model, sections=HELD_OUT)
     bar.update()
     stage("baselines")
-    genar.tl.baseline(sdata, "ridge", train_sections=TRAIN, sections=HELD_OUT)
-    genar.tl.baseline(sdata, "mean", train_sections=TRAIN, sections=HELD_OUT)
+    for kind in ("ridge", "hest_ridge", "mean"):
+        genar.tl.baseline(sdata, kind, train_sections=TRAIN, sections=HELD_OUT)
     rows = {}
     for name, layer in (
         ("ridge, estimate", "ridge_counts_estimate"),
+        ("HEST ridge, estimate", "hest_ridge_counts_estimate"),
         ("ridge, counts", "ridge_counts"),
         ("mean", "mean_counts_estimate"),
         ("genar, counts", "genar_counts"),
@@ -106,7 +107,7 @@ def demo(data: str | None, out: Path, epochs: int, *, overwrite: bool) -> int:
         sdata.write(path)
     bar.update()
     bar.close()
-    order = ["genar, estimate", "ridge, estimate", "genar, counts", "ridge, counts", "mean"]
+    order = ["genar, estimate", "ridge, estimate", "HEST ridge, estimate", "genar, counts", "ridge, counts", "mean"]
     table = pd.DataFrame(rows).T.loc[order, ["pcc_10", "pcc_50", "pcc_200", "n_pcc_200", "mse", "mae"]]
     table["n_pcc_200"] = table["n_pcc_200"].astype(int)  # the genes PCC-200 averages
     _write(f"\nHeld-out section {HELD_OUT} (trained on {TRAIN}); log2(x+1); estimate = float, counts = integer:")
