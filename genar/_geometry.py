@@ -22,6 +22,16 @@ if TYPE_CHECKING:
 
 
 # -- transformations -------------------------------------------------------------------------------------------------
+def section_transformations(section: str, pixel_size_um: float | None) -> dict:
+    """A section's coordinate systems: its image's pixels (``section``) and micrometres (``f"{section}_um"``)."""
+    from spatialdata.transformations import Identity, Scale
+
+    systems = {section: Identity()}
+    if pixel_size_um is not None:
+        systems[_keys.micron_system(section)] = Scale([pixel_size_um, pixel_size_um], axes=("y", "x"))
+    return systems
+
+
 def affine_xy(element: Any, coordinate_system: str) -> np.ndarray:
     """The ``3 × 3`` affine matrix (x, y) that maps ``element`` into ``coordinate_system``."""
     from spatialdata.transformations import get_transformation

@@ -19,22 +19,13 @@ import pandas as pd
 from scipy import sparse
 
 from .. import _keys
+from .._geometry import section_transformations
 from .._logging import logger
 from .._validate import check_raw_counts
 
 if TYPE_CHECKING:
     from anndata import AnnData
     from spatialdata import SpatialData
-
-
-def transformations_of(section: str, pixel_size_um: float | None) -> dict:
-    """A section's coordinate systems: its image's pixels (``section``) and micrometres (``f"{section}_um"``)."""
-    from spatialdata.transformations import Identity, Scale
-
-    systems = {section: Identity()}
-    if pixel_size_um is not None:
-        systems[_keys.micron_system(section)] = Scale([pixel_size_um, pixel_size_um], axes=("y", "x"))
-    return systems
 
 
 def from_counts(
@@ -116,7 +107,7 @@ def from_counts(
             "`pixel_size_um=` (micrometres per full-resolution pixel). genar never guesses the pixel size."
         )
         raise ValueError(msg)
-    systems = transformations_of(section, pixel_size_um)
+    systems = section_transformations(section, pixel_size_um)
     images = {}
     if image is not None:
         from .._geometry import image_levels

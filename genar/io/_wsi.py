@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from .._geometry import section_transformations
 from .._logging import logger
 
 if TYPE_CHECKING:
@@ -306,9 +307,7 @@ def read_wsi(
     """
     from spatialdata import SpatialData
 
-    from ._layout import transformations_of
-
     levels, mpp = read_slide(path, backend=backend, pixel_size_um=pixel_size_um)
     name = name or Path(path).name.split(".")[0]
-    image = slide_image(levels, transformations_of(name, mpp))
+    image = slide_image(levels, section_transformations(name, mpp))
     return SpatialData(images={f"{name}_image": image})
