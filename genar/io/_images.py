@@ -85,10 +85,17 @@ def multiscale_image_from_file(
         tmp = Path(tempfile.mkdtemp(dir=store.parent, prefix=f".{store.name}."))
         try:
             SpatialData(images={element_name: image}).write(tmp / "sdata.zarr")
-            (tmp / "sdata.zarr").replace(store)
+            try:
+                (tmp / "sdata.zarr").replace(store)
+                logger.info("Cached the image pyramid in %s", store)
+            except OSError:
+                # Another process published the same pyramid first (a rename onto a non-empty directory fails):
+                # both decoded the same file, so theirs is as good as ours.
+                if not store.exists():
+                    raise
+                logger.info("Another process cached the image pyramid in %s first; using it", store)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        logger.info("Cached the image pyramid in %s", store)
     image = read_zarr(store).images[element_name]
     set_transformation(image, dict(transformations), set_all=True)  # the cache may hold other coordinate systems
     return image
