@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -25,8 +26,10 @@ if TYPE_CHECKING:
 
 
 #: Temperatures tried by default. A grid, not a bisection: coverage need not grow with the temperature, because
-#: flattening a distribution over counts 0..cap also moves its mass towards large counts.
-DEFAULT_TEMPERATURES = (0.5, 0.7, 0.85, 1.0, 1.2, 1.5)
+#: flattening a distribution over counts 0..cap also moves its mass towards large counts. It reaches 2 because
+#: models trained with the cross-entropy of the exact count can be overconfident on new sections: on her2st the
+#: best of a grid that ended at 1.5 was its end in 7 of 12 runs (``benchmarks/her2st_sections.py``).
+DEFAULT_TEMPERATURES = (0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0)
 
 
 @doc_params
@@ -74,7 +77,9 @@ def calibrate(
         Spots drawn at random (seeded) from ``sections`` (``None``: all); coverage is a mean over spots × genes,
         so a few hundred spots pin it down to about ±0.01.
     temperatures
-        Temperatures to try (:data:`DEFAULT_TEMPERATURES` by default); the cost is one sampling pass each.
+        Temperatures to try (:data:`DEFAULT_TEMPERATURES`, 0.5 to 2, by default); the cost is one sampling pass
+        each. When the chosen one is an end of the grid and its coverage is still on the side the next temperature
+        would improve, a warning says so.
     criterion
         ``"pit"`` (default): the coverage by the randomised probability integral transform
         (:func:`genar.tl.pit_coverage`), which is ``level`` for a calibrated model whatever the counts.
@@ -182,6 +187,7 @@ def calibrate(
     best = int((frame[key] - level).abs().idxmin())
     frame["chosen"] = frame.index == best
     pick = frame.loc[best]
+    _warn_at_grid_edge(frame, best, key, level)
     model.calibration = {
         "temperature": float(pick["temperature"]),
         "criterion": criterion,
@@ -204,3 +210,23 @@ def calibrate(
         chosen,
     )
     return frame
+
+
+def _warn_at_grid_edge(frame: pd.DataFrame, best: int, key: str, level: float) -> None:
+    """Warn when the chosen temperature is the end of the grid and coverage would move towards ``level`` past it."""
+    if len(frame) < 2:
+        return
+    coverage, temperature = float(frame.loc[best, key]), float(frame.loc[best, "temperature"])
+    if best == len(frame) - 1 and coverage < level:
+        beyond, direction = "higher", "larger"
+    elif best == 0 and coverage > level:
+        beyond, direction = "lower", "smaller"
+    else:
+        return
+    warnings.warn(
+        f"The calibrated temperature {temperature:g} is the {direction} end of the temperatures tried, and its "
+        f"coverage ({coverage:.3f}) is still {'below' if coverage < level else 'above'} {level:g}: the best "
+        f"temperature may be {beyond}. Pass `temperatures=` with {direction} values to find it.",
+        UserWarning,
+        stacklevel=3,
+    )

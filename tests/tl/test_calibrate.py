@@ -47,6 +47,13 @@ def test_predict_samples_at_the_calibrated_temperature_and_saving_keeps_it(prepa
     assert genar.GenAR.load(tmp_path / "model").calibration == trained.calibration
 
 
+def test_a_choice_at_the_end_of_the_grid_is_warned(prepared, trained):
+    # nearly greedy sampling: intervals far too narrow at both temperatures, so the hotter end is chosen
+    with pytest.warns(UserWarning, match=r"temperature 0.1 is the larger end .* Pass `temperatures=` with larger"):
+        frame = genar.tl.calibrate(prepared, trained, sections="S1", temperatures=[0.05, 0.1], n_samples=10)
+    assert frame["chosen"].iloc[-1] and frame["pit_coverage"].iloc[-1] < 0.9
+
+
 def test_calibrate_refuses_training_sections_and_bad_arguments(prepared, trained):
     with pytest.raises(ValueError, match=r"trained on sections \['S0'\].*held-out sections"):
         genar.tl.calibrate(prepared, trained, sections=["S0", "S1"])
