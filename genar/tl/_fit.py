@@ -15,6 +15,7 @@ from .._scales import check_scales
 from .._tables import section_mask, to_dense
 from .._validate import check_key, check_sections, get_counts, get_table, sections_of
 from ..model import GenAR, GenARConfig, checkpoint_file, choose_cap, clip_counts
+from ..train import check_trainer_kwargs
 from ._arrays import histology_features, normalised_coords
 
 if TYPE_CHECKING:
@@ -79,7 +80,10 @@ def fit(
     **trainer_kwargs
         Further arguments of :class:`lightning.Trainer`: ``devices=2, strategy="ddp"`` trains data-parallel in
         several processes (``accelerator="cpu"`` uses the gloo backend; GPUs use NCCL; add ``num_nodes`` on a
-        cluster). See the "Scaling out" section of the usage guide.
+        cluster); ``logger=`` a Lightning logger (e.g. ``CSVLogger``) records the per-epoch losses too.
+        ``gradient_clip_val`` and ``accumulate_grad_batches`` are refused with the genar setting to use
+        (``GenARConfig(grad_clip=...)``, ``GenARConfig(batch_size=...)``): genar's step clips and accumulates
+        itself. See the "Scaling out" section of the usage guide.
 
     Returns
     -------
@@ -103,6 +107,7 @@ def fit(
             f"`genar.pp.cluster_genes(sdata, scales={tuple(config.scales)})` or leave config.scales unset."
         )
         raise ValueError(msg)
+    check_trainer_kwargs(trainer_kwargs)  # before any work: a refused argument is an error at once
     available = sections_of(table)
     val = [] if val_sections is None else check_sections(val_sections, available, argument="val_sections")
     if train_sections is None:

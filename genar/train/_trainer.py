@@ -62,6 +62,29 @@ def training_callbacks(
     return callbacks
 
 
+#: Trainer arguments that cannot work with genar's own optimisation step (it accumulates memory-bounded micro-batches
+#: and clips the gradient itself, so Lightning's automatic versions do not apply), each with what to use instead.
+REFUSED_TRAINER_ARGUMENTS = {
+    "gradient_clip_val": "GenARConfig(grad_clip=...) clips the gradient norm at every step",
+    "gradient_clip_algorithm": "GenARConfig(grad_clip=...) clips the gradient norm at every step",
+    "accumulate_grad_batches": (
+        "GenARConfig(batch_size=...) is the batch of every optimiser step; genar splits it into micro-batches that "
+        "fit in memory itself (GenARConfig(micro_batch_size=...) sets their size)"
+    ),
+}
+
+
+def check_trainer_kwargs(trainer_kwargs: dict[str, Any]) -> None:
+    """Refuse :class:`lightning.Trainer` arguments that genar's training step cannot honour, naming the fix."""
+    for name in trainer_kwargs:
+        if name in REFUSED_TRAINER_ARGUMENTS:
+            msg = (
+                f"The Trainer argument `{name}={trainer_kwargs[name]!r}` does not apply to genar's training step: "
+                f"{REFUSED_TRAINER_ARGUMENTS[name]}."
+            )
+            raise ValueError(msg)
+
+
 def make_trainer(
     *,
     max_epochs: int,
@@ -72,7 +95,11 @@ def make_trainer(
     show_progress_bar: bool,
     **trainer_kwargs: Any,
 ) -> L.Trainer:
-    """A deterministic, single-device Trainer that logs once per epoch; ``trainer_kwargs`` override the defaults."""
+    """A deterministic, single-device Trainer that logs once per epoch; ``trainer_kwargs`` override the defaults.
+
+    Arguments genar's training step cannot honour (:data:`REFUSED_TRAINER_ARGUMENTS`) are refused with the fix.
+    """
+    check_trainer_kwargs(trainer_kwargs)
     kwargs = {
         "max_epochs": max_epochs,
         "accelerator": accelerator,

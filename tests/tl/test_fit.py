@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import genar
@@ -225,3 +226,32 @@ def test_a_seed_ensemble_averages_its_networks_in_log_space(prepared, tiny_confi
     model.save(tmp_path / "ensemble")
     back = genar.GenAR.load(tmp_path / "ensemble")
     np.testing.assert_array_equal(back.predict_estimate(X, xy, show_progress_bar=False), ensemble)
+
+
+@pytest.mark.parametrize(
+    ("argument", "fix"),
+    [
+        ({"gradient_clip_val": 1.0}, r"GenARConfig\(grad_clip=\.\.\.\)"),
+        ({"accumulate_grad_batches": 4}, r"GenARConfig\(batch_size=\.\.\.\)"),
+    ],
+)
+def test_trainer_arguments_genar_cannot_honour_are_refused_with_the_fix(prepared, tiny_config, argument, fix):
+    name = next(iter(argument))
+    with pytest.raises(ValueError, match=rf"`{name}=.*` does not apply to genar's training step: {fix}"):
+        genar.tl.fit(prepared, train_sections=["S0"], config=tiny_config, max_epochs=1, **argument)
+
+
+def test_a_lightning_logger_records_the_epochs(prepared, tiny_config, tmp_path):
+    from lightning.pytorch.loggers import CSVLogger
+
+    genar.tl.fit(
+        prepared,
+        train_sections=["S0"],
+        config=tiny_config,
+        max_epochs=2,
+        show_progress_bar=False,
+        logger=CSVLogger(tmp_path, name="run"),
+    )
+    metrics = pd.read_csv(next(tmp_path.glob("run/version_*/metrics.csv")))
+    assert {"train/loss", "epoch"} <= set(metrics.columns)
+    assert sorted(metrics["epoch"].dropna().unique()) == [0, 1]
