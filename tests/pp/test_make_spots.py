@@ -9,7 +9,7 @@ from spatialdata.models import Image2DModel
 from spatialdata.transformations import Identity, Scale, get_transformation
 
 import genar
-from genar.pp._tissue import detect_tissue, otsu_threshold
+from genar.pp._tissue import detect_tissue
 
 
 def tissue_slide(size: int = 600, radius: int = 200, *, transformations=None) -> SpatialData:
@@ -27,11 +27,6 @@ def tissue_slide(size: int = 600, radius: int = 200, *, transformations=None) ->
         transformations=transformations or {"slide": Identity()},
     )
     return SpatialData(images={"he": image})
-
-
-def test_otsu_separates_two_populations():
-    values = np.concatenate([np.full(500, 0.1), np.full(300, 0.7)])
-    assert 0.1 < otsu_threshold(values) < 0.7
 
 
 def test_tissue_detection_finds_the_stained_disc_and_ignores_debris():
