@@ -187,9 +187,23 @@ def predict_slide(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``genar`` console script."""
-    parser = argparse.ArgumentParser(prog="genar", description="Spatial gene expression from H&E with GenAR.")
+    from ._version import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="genar",
+        description="Spatial gene expression from H&E with GenAR.",
+        epilog=(
+            "examples:\n"
+            "  GENAR_DATA_DIR=../shared/data genar demo --out genar_out\n"
+            "  genar predict slide.svs --model genar_out/model --out slide_genar.zarr"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"genar {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("demo", help="train on three her2st sections, predict the fourth, write metrics and figures")
+    p = sub.add_parser(
+        "demo", help="train on two her2st sections, validate on a third, predict the fourth; metrics and figures"
+    )
     p.add_argument("--data", default=None, help="her2st folder (default: $GENAR_DATA_DIR/her2st, else download)")
     p.add_argument("--out", type=Path, default=Path("genar_out"), help="output folder (default: genar_out)")
     p.add_argument("--epochs", type=int, default=20, help="maximum training epochs (default: 20)")

@@ -6,6 +6,18 @@ import pytest
 from genar._cli import main
 
 
+def test_version_and_help_with_examples(capsys):
+    from genar._version import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"genar {__version__}"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "genar demo --out genar_out" in out and "genar predict slide.svs --model" in out
+
+
 def test_demo_without_data_says_what_to_do(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GENAR_CACHE_DIR", str(tmp_path / "cache"))
     code = main(["demo", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")])
