@@ -115,6 +115,7 @@ def test_make_spots_in_place_and_copy(sdata):
     result = genar.pp.make_spots(hne, "he", copy=True, **kw)
     assert not hne.tables and not hne.shapes  # the input is untouched
     assert set(result.tables) == {"genar"} and set(result.shapes) == {"he_pseudo_spots"}
+    assert not hne.labels and set(result.labels) == {"he_tissue"}
     assert result.images["he"] is hne.images["he"]
     assert genar.pp.make_spots(hne, "he", **kw) is None and set(hne.tables) == {"genar"}
 

@@ -69,6 +69,7 @@ def make_spots(
     section: str | None = None,
     table_added: str = _keys.PANEL_TABLE,
     shapes_added: str | None = None,
+    labels_added: str | None = None,
     overwrite: bool = False,
 ) -> None:
     """Lay pseudo-spots over the tissue of an H&E image, so genar can predict expression where nothing was measured.
@@ -111,6 +112,8 @@ def make_spots(
         :func:`genar.tl.predict` read; prediction adds the model's genes to it).
     shapes_added
         The new shapes element; default ``f"{section}_pseudo_spots"``.
+    labels_added
+        The new labels element with the tissue mask; default ``f"{section}_tissue"``.
     {overwrite}
 
     Returns
@@ -120,6 +123,10 @@ def make_spots(
     ``shapes[shapes_added]``
         The spots (circles with a ``radius``, or square polygons), in the image's pixels and with the image's
         transformations, so they share its coordinate systems.
+    ``labels[labels_added]``
+        The tissue mask the spots were kept by (1 tissue, 0 background) at the resolution it was found, with the
+        image's transformations after the scaling to full resolution, so napari-spatialdata and spatialdata-plot
+        draw it over the image.
     ``tables[table_added]``
         One row per spot and no genes yet: ``obs['section']``, ``obs['region']``, ``obs['instance_id']``,
         ``obs['array_row']``/``obs['array_col']`` (lattice position), ``obs['tissue_fraction']``,
@@ -141,11 +148,15 @@ def make_spots(
         raise ValueError(msg)
     section = image_key if section is None else str(section)
     shapes_added = f"{section}_pseudo_spots" if shapes_added is None else shapes_added
+    labels_added = f"{section}_tissue" if labels_added is None else labels_added
     check_overwrite(
         table_added in sdata.tables, f"sdata.tables[{table_added!r}]", overwrite=overwrite, rename="table_added"
     )
     check_overwrite(
         shapes_added in sdata.shapes, f"sdata.shapes[{shapes_added!r}]", overwrite=overwrite, rename="shapes_added"
+    )
+    check_overwrite(
+        labels_added in sdata.labels, f"sdata.labels[{labels_added!r}]", overwrite=overwrite, rename="labels_added"
     )
 
     image = sdata.images[image_key]
@@ -192,10 +203,12 @@ def make_spots(
         "tissue_mask_downsampling": float(factor),
     }
     table = _spot_table(section, shapes_added, centres_px, rows, cols, fraction, layout, mpp, params, mask)
-    for key, store in ((shapes_added, sdata.shapes), (table_added, sdata.tables)):
+    labels = _tissue_labels(image, mask, (height / mask.shape[0], width / mask.shape[1]))
+    for key, store in ((shapes_added, sdata.shapes), (labels_added, sdata.labels), (table_added, sdata.tables)):
         if key in store:
             del store[key]
     sdata.shapes[shapes_added] = shapes
+    sdata.labels[labels_added] = labels
     sdata.tables[table_added] = table
     logger.info(
         "added %d %g µm pseudo-spots (%s lattice, %g µm pitch) over %.1f%% tissue of %r: shapes %r, table %r",
@@ -228,6 +241,19 @@ def _tissue(low, image_key: str, layout: SpotLayout, mpp: float, factor: float, 
         )
         raise ValueError(msg)
     return mask, source
+
+
+def _tissue_labels(image, mask: np.ndarray, scale_yx: tuple[float, float]):
+    """The tissue mask as a labels element: scaled to full-resolution pixels, then the image's transformations."""
+    from spatialdata.models import Labels2DModel
+    from spatialdata.transformations import Scale, Sequence, get_transformation
+
+    to_full = Scale(list(scale_yx), axes=("y", "x"))
+    transformations = {
+        system: Sequence([to_full, transformation])
+        for system, transformation in get_transformation(image, get_all=True).items()
+    }
+    return Labels2DModel.parse(mask.astype(np.uint8), dims=("y", "x"), transformations=transformations)
 
 
 def _spot_shapes(image, centres_px: np.ndarray, diameter_px: float, shape: Shape) -> GeoDataFrame:

@@ -66,6 +66,34 @@ def test_spots_cover_the_tissue_on_the_requested_lattice(technology, grid, shape
     assert table.n_vars == 0 and (table.obs["tissue_fraction"] >= 0.5).all()
 
 
+@pytest.mark.filterwarnings("ignore:zarr v3 autosharding:UserWarning")  # anndata announcing a future default
+def test_the_tissue_mask_is_a_labels_element_over_the_image(tmp_path):
+    from spatialdata import read_zarr
+
+    # 2400 px: the mask is found on the pyramid level of 1200 px, so the labels are scaled by 2 to the image
+    sdata = tissue_slide(size=2400, radius=800, transformations={"slide": Scale([0.5, 0.5], axes=("x", "y"))})
+    mask = np.zeros((60, 60), bool)
+    mask[10:50, 20:40] = True
+    genar.pp.make_spots(sdata, "he", pixel_size_um=2.0, tissue_mask=mask, section="s")
+    labels = sdata.labels["s_tissue"]
+    expected = np.kron(mask, np.ones((20, 20), bool)).astype(np.uint8)  # the given mask at 1200 px (nearest)
+    np.testing.assert_array_equal(np.asarray(labels), expected)
+    # a label pixel lands where the image pixel twice as far out does, in every coordinate system of the image
+    to_slide = get_transformation(labels, "slide").to_affine_matrix(input_axes=("x", "y"), output_axes=("x", "y"))
+    image_to_slide = get_transformation(sdata.images["he"], "slide").to_affine_matrix(
+        input_axes=("x", "y"), output_axes=("x", "y")
+    )
+    np.testing.assert_allclose(to_slide @ [200, 100, 1], image_to_slide @ [400, 200, 1])
+    assert set(get_transformation(labels, get_all=True)) == {"slide"}
+    # napari-spatialdata and spatialdata-plot read it from the zarr store
+    sdata.write(tmp_path / "spots.zarr")
+    back = read_zarr(tmp_path / "spots.zarr")
+    np.testing.assert_array_equal(np.asarray(back.labels["s_tissue"]), expected)
+    with pytest.raises(ValueError, match=r"sdata.labels\['s_tissue'\] exists"):
+        genar.pp.make_spots(sdata, "he", pixel_size_um=2.0, tissue_mask=mask, section="s", table_added="other",
+                            shapes_added="other_spots")  # fmt: skip
+
+
 def test_visium_hd_bins_are_squares_that_tile_the_tissue():
     sdata = tissue_slide(size=200, radius=60)
     genar.pp.make_spots(sdata, "he", technology="visium_hd_16um", pixel_size_um=2.0)
