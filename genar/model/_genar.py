@@ -364,12 +364,13 @@ class GenAR:
         ):
             for start in range(0, N, batch_size):
                 rows = slice(start, min(start + batch_size, N))
+                batch_feats, batch_xy = feats[rows].to(dev), xy[rows].to(dev)  # once per batch, not per path
                 total = torch.zeros(rows.stop - rows.start, len(self.genes), device=dev)
                 for module, cache in caches:
                     for _ in range(n_paths):
                         _, expected = module.decode_expectation(
-                            feats[rows].to(dev),
-                            xy[rows].to(dev),
+                            batch_feats,
+                            batch_xy,
                             values,
                             greedy=n_paths == 1,
                             generator=generator,
@@ -442,13 +443,14 @@ class GenAR:
         with self._on(dev) as caches, tqdm(total=N * n_samples, desc="predict", unit="spot", disable=not show) as bar:
             for start in range(0, N, batch_size):
                 rows = slice(start, min(start + batch_size, N))
+                batch_feats, batch_xy = feats[rows].to(dev), xy[rows].to(dev)  # once per batch, not per sample
                 tokens = np.empty((n_samples, rows.stop - rows.start, len(self.genes)), dtype=np.int32)
                 for s in range(n_samples):
                     module, cache = caches[s % len(caches)]
                     tokens[s] = (
                         module.generate(
-                            feats[rows].to(dev),
-                            xy[rows].to(dev),
+                            batch_feats,
+                            batch_xy,
                             greedy=greedy,
                             temperature=temperature,
                             top_k=top_k,
