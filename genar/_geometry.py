@@ -13,6 +13,7 @@ import numpy as np
 
 from . import _keys
 from ._logging import logger
+from ._tables import section_mask
 from ._validate import check_key
 
 if TYPE_CHECKING:
@@ -93,6 +94,18 @@ def choose_level(
     return next((i for i, level in enumerate(levels) if max(level.shape[-2:]) <= max_edge_px), len(levels) - 1)
 
 
+def overview(image: DataArray | DataTree, max_edge_px: int) -> tuple[np.ndarray, float]:
+    """A small RGB copy of an image, at most ``max_edge_px`` on its longest edge, and its pixels per full-res pixel.
+
+    The finest pyramid level that fits; from a level still too large (a single-scale image), every n-th pixel.
+    """
+    levels = image_levels(image)
+    level = levels[choose_level(levels, max_edge_px=max_edge_px)]
+    step = max(1, int(np.ceil(max(level.shape[-2:]) / max_edge_px)))
+    rgb = np.ascontiguousarray(np.moveaxis(np.asarray(level.data[:3, ::step, ::step]), 0, -1))
+    return rgb, level.shape[-1] / levels[0].shape[-1] / step
+
+
 def check_rgb_uint8(image: DataArray, image_key: str) -> None:
     """Raise unless a level of an image is RGB (3 or more channels) of dtype uint8, as an H&E scan is."""
     if image.dtype != np.uint8 or image.shape[0] < 3:
@@ -156,10 +169,29 @@ def image_for_region(sdata: SpatialData, region: str, image_key: str | None = No
     return keys[0], system[keys[0]]
 
 
+def shapes_positions(sdata: SpatialData, table: AnnData, section: str, region: str) -> np.ndarray:
+    """Position, in the shapes element ``region``, of each row of ``section`` in ``table`` (by the instance key)."""
+    instance_key = table.uns.get("spatialdata_attrs", {}).get("instance_key", _keys.INSTANCE)
+    check_key(table.obs, instance_key, where="table.obs")
+    instances = table.obs[instance_key].to_numpy()[section_mask(table, section)]
+    positions = sdata.shapes[region].index.get_indexer(instances)
+    if (positions < 0).any():
+        bad = instances[positions < 0][:10].tolist()
+        msg = f"Rows of section {section!r} point at instances {bad} that shapes {region!r} does not have."
+        raise ValueError(msg)
+    return positions
+
+
+def shapes_centres(shapes: Any) -> np.ndarray:
+    """Centres ``(x, y)`` of a shapes element in its own coordinates, in its order."""
+    centroids = shapes.geometry.centroid
+    return np.column_stack([centroids.x.to_numpy(), centroids.y.to_numpy()])
+
+
 def spot_centres_in_image(sdata: SpatialData, region: str, image_key: str, coordinate_system: str) -> np.ndarray:
     """Centres ``(x, y)`` of the spots of ``region`` in the full-resolution pixels of ``image_key``, in shapes order."""
     shapes = sdata.shapes[region]
-    xy = np.column_stack([shapes.geometry.centroid.x.to_numpy(), shapes.geometry.centroid.y.to_numpy()])
+    xy = shapes_centres(shapes)
     affine = element_to_image(sdata, shapes, image_key, coordinate_system)
     return xy @ affine[:2, :2].T + affine[:2, 2]
 

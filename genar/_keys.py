@@ -56,6 +56,11 @@ def micron_system(section: str) -> str:
     return f"{section}{MICRON_SYSTEM_SUFFIX}"
 
 
+def patch_shapes(section: str, key: str = PATCHES) -> str:
+    """Name of the shapes element with a section's patch boxes, e.g. ``'C4_genar_patches'``."""
+    return f"{section}_{key}"
+
+
 def quantile_suffix(q: float) -> str:
     """``'q05'`` for 0.05, ``'q95'`` for 0.95, ``'q2p5'`` for 0.025: the suffix of a quantile's layer."""
     percent = q * 100

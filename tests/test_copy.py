@@ -57,7 +57,13 @@ STEPS = {
     ),
     "extract_patches": (
         lambda s, **kw: genar.pp.extract_patches(s, size_um=24.0, patch_px=24, **kw),
-        {"tables/genar/obs", "tables/genar/obsm/genar_patches", "tables/genar/uns/genar_patches"},
+        {
+            "tables/genar/obs",
+            "tables/genar/obsm/genar_patches",
+            "tables/genar/uns/genar_patches",
+            "shapes/S0_genar_patches",
+            "shapes/S1_genar_patches",
+        },
     ),
     "embed_patches": (
         lambda s, **kw: genar.pp.embed_patches(s, encoder="color_texture", show_progress_bar=False, **kw),

@@ -94,6 +94,10 @@ def test_quickstart_runs_and_shows_its_results(her2st_sdata, her2st_path, genar_
     domains = next(c for s, c in cells.items() if "ARI vs measured" in s)
     table = _outputs(domains, "text/plain")[0]["data"]["text/plain"]
     assert "ARI vs measured" in table and "genar_counts" in table
+    svg = next(c for s, c in cells.items() if "sq.gr.spatial_autocorr" in s)
+    said = "".join(o.get("text", "") for o in svg.outputs if o.get("output_type") == "stream")
+    assert "of the 20 most spatially variable measured genes" in said and "Spearman of Moran's I" in said
+    assert "genar_counts" in _outputs(svg, "text/plain")[0]["data"]["text/plain"]
     saved = next(c for s, c in cells.items() if "model.save" in s)
     assert "her2st_genar.zarr" in _outputs(saved, "text/plain")[0]["data"]["text/plain"]
     assert not any(o.get("output_type") == "error" for c in notebook.cells for o in c.get("outputs", []))

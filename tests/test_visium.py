@@ -126,3 +126,29 @@ def test_the_chain_runs_on_a_spatialdata_io_visium_object(her2st, tmp_path):
     assert len(axes) == 4 and all(len(ax.collections) >= 1 for ax in axes)  # 2 genes × (counts, genar_counts)
     with pytest.raises(ValueError, match="`spot_diameter_um` must be a positive number of micrometres; got -55"):
         genar.pp.extract_patches(sdata, spot_diameter_um=-55)
+
+
+@pytest.mark.filterwarnings("ignore:Converting `region_key. region` to categorical dtype:UserWarning")
+def test_plots_place_the_hires_image_when_the_full_resolution_image_was_not_read(her2st, tmp_path):
+    import matplotlib.pyplot as plt
+
+    facts = write_visium_folder(her2st, "C4", tmp_path)
+    sdata = spatialdata_io.visium(tmp_path, dataset_id="C4")  # hires and lowres PNGs only, spots in full-res pixels
+    assert "C4_full_image" not in sdata.images
+    genar.pp.select_genes(sdata, 20)
+    panel = sdata.tables["genar"]
+    full_height, full_width = np.asarray(image_levels(her2st.images["C4_image"])[0].shape[-2:]) // DOWNSCALE
+
+    ax = genar.pl.spatial(sdata, panel.var_names[0], section="C4", predicted_layers=[])[0]
+    x0, x1, y1, y0 = ax.get_images()[0].get_extent()
+    # the hires PNG spans the whole full-resolution frame the spots live in, not its own 0.5× pixel grid
+    assert (x0, y0) == (0, 0)
+    assert x1 == pytest.approx(full_width, abs=1 / HIRES) and y1 == pytest.approx(full_height, abs=1 / HIRES)
+    spots = ax.collections[0].get_offsets()
+    np.testing.assert_allclose(np.sort(spots[:, 0]), np.sort(facts["centres"][:, 0]), atol=1e-2)
+    plt.close("all")
+
+    # squidpy reads the same placement from uns['spatial']: the hires image, and the factor into its pixels
+    entry = panel.uns["spatial"]["C4"]
+    assert entry["images"]["hires"].shape[:2] == (round(full_height * HIRES), round(full_width * HIRES))
+    assert entry["scalefactors"]["tissue_hires_scalef"] == pytest.approx(HIRES, rel=1e-3)

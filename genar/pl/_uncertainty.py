@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from .. import _keys
 from .._docs import doc_params
 from .._keys import PredictionKeys
 from .._tables import section_mask
 from .._validate import check_key, get_table
-from ._draw import background, draw_spots, gene_column, spot_radius
+from ._draw import draw_spots, gene_column, section_view
 from ._spatial import spatial
 
 if TYPE_CHECKING:
@@ -102,21 +100,17 @@ def uncertainty(
         ax=counts_axes,
     )
     rows = section_mask(table, section)
-    xy = np.asarray(table.obsm[_keys.SPATIAL])[rows, :2]
-    radius = spot_radius(sdata, table, section)
-    under = background(sdata, table, section) if image else None
+    view = section_view(sdata, table, section, image=image)
     q_lo, q_hi = (_keys.quantile_suffix(q) for q in keys.interval)
     for i, g in enumerate(genes):
         j = table.var_names.get_loc(g)
         width = gene_column(table.layers[hi], rows, j) - gene_column(table.layers[lo], rows, j)
         draw_spots(
             axes[i * columns + columns - 1],
-            xy,
-            radius,
+            view,
             width,
             norm=Normalize(vmin=0.0, vmax=max(float(width.max()), 1.0)),
             cmap=width_cmap,
-            background=under,
             title=f"{g} — {keys.interval_level}% interval width",
             label=f"{q_hi} − {q_lo} (counts)",
         )

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from .. import _keys
 from .._copy import supports_copy
@@ -19,6 +20,7 @@ from .._geometry import (
     recorded_pixel_size,
     region_of_section,
     resolve_pixel_size,
+    shapes_positions,
     spot_centres_in_image,
     spot_diameter_in_image,
 )
@@ -83,6 +85,9 @@ def extract_patches(
 
     ``obsm[key_added]``
         Patch box ``(x0, y0, x1, y1)`` in full-resolution pixels of the section's image.
+    ``shapes[f'{section}_{key_added}']``
+        The patch boxes of each section as polygons indexed like its spots, in the image's pixels and with the
+        image's transformations, so napari-spatialdata and spatialdata-plot draw them over the image.
     ``obs[f'{key_added}_border']``
         ``True`` where the patch reaches beyond the image; the missing pixels are padded white.
     ``uns[key_added]['params']``
@@ -99,23 +104,20 @@ def extract_patches(
         msg = f"`spot_diameter_um` must be a positive number of micrometres; got {spot_diameter_um}."
         raise ValueError(msg)
     check_overwrite(key_added in table.obsm, f"Patches (obsm[{key_added!r}])", overwrite=overwrite, rename="key_added")
-    instance_key = table.uns.get("spatialdata_attrs", {}).get("instance_key", _keys.INSTANCE)
-    check_key(table.obs, instance_key, where="table.obs")
-
+    sections = sections_of(table)
+    for section in sections:
+        name = _keys.patch_shapes(section, key_added)
+        check_overwrite(name in sdata.shapes, f"sdata.shapes[{name!r}]", overwrite=overwrite, rename="key_added")
     boxes = np.full((table.n_obs, 4), np.nan)
     border = np.zeros(table.n_obs, dtype=bool)
-    per_section = {}
-    for section in sections_of(table):
+    per_section, patch_shapes = {}, {}
+    for section in sections:
         rows = np.flatnonzero(section_mask(table, section))
         region = region_of_section(table, section)
         key = image_key.get(section) if isinstance(image_key, Mapping) else image_key
         img_key, cs = image_for_region(sdata, region, key)
         centres = spot_centres_in_image(sdata, region, img_key, cs)
-        positions = sdata.shapes[region].index.get_indexer(table.obs[instance_key].to_numpy()[rows])
-        if (positions < 0).any():
-            bad = table.obs[instance_key].to_numpy()[rows][positions < 0][:10].tolist()
-            msg = f"Rows of section {section!r} point at instances {bad} that shapes {region!r} does not have."
-            raise ValueError(msg)
+        positions = shapes_positions(sdata, table, section, region)
         diameter = None
         if spot_diameter_um is not None:
             diameter = (float(spot_diameter_um), spot_diameter_in_image(sdata, region, img_key, cs))
@@ -151,6 +153,10 @@ def extract_patches(
                 stacklevel=3,
             )
         level = choose_level(levels, max_downsample=size_px / patch_px)
+        instances = sdata.shapes[region].index[positions]
+        patch_shapes[_keys.patch_shapes(section, key_added)] = _boxes_as_shapes(
+            boxes[rows], instances, sdata.images[img_key]
+        )
         per_section[section] = {
             "image_key": img_key,
             "coordinate_system": cs,
@@ -159,11 +165,26 @@ def extract_patches(
             "size_px": size_px,
         }
     table.obsm[key_added] = boxes
+    for name, shapes in patch_shapes.items():
+        if name in sdata.shapes:
+            del sdata.shapes[name]
+        sdata.shapes[name] = shapes
     table.obs[f"{key_added}_border"] = border
     table.uns[key_added] = {"params": {"size_um": float(size_um), "patch_px": int(patch_px), "sections": per_section}}
     if border.any():
         logger.warning("%d patches reach beyond their image; the missing pixels are padded white", int(border.sum()))
     logger.info("added `obsm[%r]`: %d patches of %g µm at %d px", key_added, table.n_obs, size_um, patch_px)
+
+
+def _boxes_as_shapes(boxes: np.ndarray, instances, image):
+    """Patch boxes (full-resolution pixels of ``image``) as a shapes element with the image's transformations."""
+    import geopandas as gpd
+    import shapely
+    from spatialdata.models import ShapesModel
+    from spatialdata.transformations import get_transformation
+
+    frame = gpd.GeoDataFrame(geometry=shapely.box(*boxes.T), index=pd.Index(instances, name=None))
+    return ShapesModel.parse(frame, transformations=get_transformation(image, get_all=True))
 
 
 def read_patches(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
@@ -16,6 +17,7 @@ from .._docs import doc_params
 from .._logging import logger
 from .._tables import section_mask, to_dense
 from .._validate import check_overwrite, check_sections, get_counts, get_table, sections_of
+from ._spatial_images import add_spatial_images
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -85,7 +87,10 @@ def select_genes(
     ``uns['genar']['params']``
         The arguments used, including the ``train_sections`` and the ``unmeasured_genes``.
     ``obs``, ``obsm``, ``uns['spatial']``
-        Copied from ``table_key`` (spots, coordinates, scale factors).
+        Copied from ``table_key`` (spots, coordinates, scale factors); ``uns['spatial'][section]`` gains the
+        ``'hires'`` H&E and ``scalefactors['tissue_hires_scalef']`` that ``sc.pl.spatial`` and
+        ``sq.pl.spatial_scatter(..., library_key='section')`` draw under the spots (a pyramid level of at most 2000
+        px, from the section's image).
 
     The table ``table_key`` itself is left unchanged.
 
@@ -147,7 +152,7 @@ def select_genes(
         var=var,
         obsm={k: np.array(v, copy=True) for k, v in table.obsm.items()},
         layers={_keys.COUNTS_LAYER: panel_counts.copy()},
-        uns={k: v for k, v in table.uns.items() if k == "spatial"},
+        uns={k: copy.deepcopy(v) for k, v in table.uns.items() if k == "spatial"},
     )
     new.uns[_keys.PANEL] = {
         "params": {
@@ -165,6 +170,7 @@ def select_genes(
         region_key=attrs.get("region_key"),
         instance_key=attrs.get("instance_key"),
     )
+    add_spatial_images(sdata, new, sections_of(new))
     if table_added in sdata.tables:
         del sdata.tables[table_added]
     sdata.tables[table_added] = new

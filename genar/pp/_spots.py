@@ -14,6 +14,7 @@ from .._docs import doc_params
 from .._geometry import check_rgb_uint8, choose_level, coordinate_systems, image_levels, resolve_pixel_size
 from .._logging import logger
 from .._validate import check_key, check_overwrite
+from ._spatial_images import add_spatial_images
 from ._tissue import detect_tissue
 
 if TYPE_CHECKING:
@@ -131,8 +132,9 @@ def make_spots(
         One row per spot and no genes yet: ``obs['section']``, ``obs['region']``, ``obs['instance_id']``,
         ``obs['array_row']``/``obs['array_col']`` (lattice position), ``obs['tissue_fraction']``,
         ``obsm['spatial']`` (centres in full-resolution pixels), the pixel size and spot diameter in
-        ``uns['spatial'][section]['scalefactors']``, and the parameters and the low-resolution tissue mask in
-        ``uns['genar_spots']``.
+        ``uns['spatial'][section]['scalefactors']``, a ``'hires'`` image in ``uns['spatial'][section]['images']``
+        for scanpy and squidpy (as :func:`select_genes` writes it), and the parameters and the low-resolution tissue
+        mask in ``uns['genar_spots']``.
 
     Examples
     --------
@@ -209,6 +211,7 @@ def make_spots(
             del store[key]
     sdata.shapes[shapes_added] = shapes
     sdata.labels[labels_added] = labels
+    add_spatial_images(sdata, table, [section])
     sdata.tables[table_added] = table
     logger.info(
         "added %d %g µm pseudo-spots (%s lattice, %g µm pitch) over %.1f%% tissue of %r: shapes %r, table %r",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from matplotlib.collections import PatchCollection
+from matplotlib.collections import EllipseCollection
 
 import genar
 
@@ -74,23 +74,44 @@ def test_scales_needs_cluster_genes(sdata):
 
 def test_spatial_shares_the_colour_scale_and_draws_true_spots(predicted):
     table = predicted.tables["genar"]
-    table.uns["spatial"]["S1"]["scalefactors"]["spot_diameter_fullres"] = 12.0
+    predicted.shapes["S1_spots"]["radius"] = 6.0
     gene = table.var_names[3]
     axes = genar.pl.spatial(predicted, [gene], section="S1")
     assert len(axes) == 2
     rows = (table.obs["section"] == "S1").to_numpy()
-    cols = [next(c for c in a.collections if isinstance(c, PatchCollection)) for a in axes]
+    cols = [next(c for c in a.collections if isinstance(c, EllipseCollection)) for a in axes]
     observed = np.log1p(table[rows, gene].layers["counts"].toarray().ravel())
     predicted_values = np.log1p(table[rows, gene].layers["genar_counts"].ravel())
     np.testing.assert_allclose(cols[0].get_array(), observed)
     np.testing.assert_allclose(cols[1].get_array(), predicted_values)
     assert cols[0].norm.vmax == cols[1].norm.vmax == pytest.approx(max(observed.max(), predicted_values.max()))
-    extents = cols[0].get_paths()[0].get_extents()  # the circle, in image pixels
-    assert extents.width == pytest.approx(12.0, rel=1e-3)  # the true spot diameter
-    assert (extents.x0 + extents.x1) / 2 == pytest.approx(table.obsm["spatial"][rows][0, 0])
+    np.testing.assert_allclose(cols[0].get_widths(), 12.0)  # the true spot diameter, in data units
+    np.testing.assert_allclose(cols[0].get_offsets(), table.obsm["spatial"][rows])  # each value at its own spot
     assert len(axes[0].get_images()) == 1  # the H&E background
     extent = axes[0].get_images()[0].get_extent()
     assert extent == [0, 256, 256, 0]
+
+
+def test_spatial_places_the_image_through_its_transformation(predicted):
+    # the image at half the spots' resolution, shifted: as Visium's hires PNG beside full-resolution spot coordinates
+    from spatialdata.models import Image2DModel
+    from spatialdata.transformations import Affine, Scale, Sequence, Translation
+
+    full = np.asarray(predicted.images["S1_image"]["scale0"]["image"].data)
+    half = full[:, ::2, ::2]
+    moved = Sequence([Scale([2.0, 2.0], axes=("y", "x")), Translation([3.0, -4.0], axes=("x", "y"))])
+    predicted.images["S1_image"] = Image2DModel.parse(half, dims=("c", "y", "x"), transformations={"S1": moved})
+    gene = predicted.tables["genar"].var_names[0]
+    ax = genar.pl.spatial(predicted, gene, section="S1", predicted_layers=[])[0]
+    assert ax.get_images()[0].get_extent() == pytest.approx([3.0, 259.0, 252.0, -4.0])
+    # a rotation is drawn through an affine transform of the image's pixels into the spots' frame
+    turn = Affine(np.array([[0.0, -2.0, 256.0], [2.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), ("x", "y"), ("x", "y"))
+    predicted.images["S1_image"] = Image2DModel.parse(half, dims=("c", "y", "x"), transformations={"S1": turn})
+    plt.close("all")
+    ax = genar.pl.spatial(predicted, gene, section="S1", predicted_layers=[])[0]
+    shown = ax.get_images()[0]
+    mapped = (shown.get_transform() - ax.transData).transform([[0.0, 0.0], [128.0, 0.0]])
+    np.testing.assert_allclose(mapped, [[256.0, 0.0], [256.0, 256.0]])
 
 
 def test_spatial_needs_a_gene_and_a_layer(predicted):

@@ -158,3 +158,28 @@ def test_spots_outside_the_image_hold_no_tissue(sdata):
     with pytest.warns(UserWarning, match=r"40 of the 40 spots of section 'S1' lie entirely outside image 'S1_image'"):
         genar.pp.extract_patches(sdata, size_um=24.0, patch_px=24)
     assert sdata.tables["genar"].obs["genar_patches_border"].to_numpy()[40:].all()
+
+
+@pytest.mark.filterwarnings("ignore:zarr v3 autosharding:UserWarning")
+def test_patch_boxes_are_a_shapes_element_over_the_image(panel, tmp_path):
+    from spatialdata import read_zarr
+    from spatialdata.transformations import get_transformation
+
+    genar.pp.extract_patches(panel, size_um=21.0, patch_px=21)
+    table = panel.tables["genar"]
+    panel.write(tmp_path / "patches.zarr")
+    back = read_zarr(tmp_path / "patches.zarr")
+    for section in ("S0", "S1"):
+        rows = (table.obs["section"] == section).to_numpy()
+        shapes = back.shapes[f"{section}_genar_patches"]
+        assert shapes.index.tolist() == table.obs["instance_id"][rows].tolist()  # indexed like the spots
+        np.testing.assert_allclose(shapes.geometry.bounds.to_numpy(), table.obsm["genar_patches"][rows])
+        image_systems = get_transformation(back.images[f"{section}_image"], get_all=True)
+        assert get_transformation(shapes, get_all=True) == image_systems  # drawn where the image is drawn
+    with pytest.raises(ValueError, match=r"Patches \(obsm\['genar_patches'\]\) exists already"):
+        genar.pp.extract_patches(panel, size_um=21.0, patch_px=21)
+    del table.obsm["genar_patches"]
+    with pytest.raises(ValueError, match=r"sdata.shapes\['S0_genar_patches'\] exists already.*`key_added`"):
+        genar.pp.extract_patches(panel, size_um=21.0, patch_px=21)
+    genar.pp.extract_patches(panel, size_um=30.0, patch_px=21, overwrite=True)
+    np.testing.assert_allclose(np.ptp(panel.shapes["S0_genar_patches"].geometry.bounds[["minx", "maxx"]], axis=1), 30)
