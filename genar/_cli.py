@@ -1,7 +1,7 @@
 """The ``genar`` command line.
 
-``genar demo`` runs the whole chain on the her2st sections; ``genar predict`` predicts raw counts for a whole-slide
-image with a saved model.
+``genar demo`` runs the whole chain on the her2st sections; ``genar embed``, ``genar fit`` and ``genar predict`` run
+its steps on your own slides and SpatialData zarr stores (:mod:`genar._cli_commands`).
 """
 
 from __future__ import annotations
@@ -142,49 +142,6 @@ def _figures(sdata, model, out: Path) -> None:
     plt.close("all")
 
 
-#: Capture geometry of ``make_spots`` for a model trained on spots of this diameter (µm).
-_TECHNOLOGY_OF_DIAMETER = {100.0: "st", 55.0: "visium", 16.0: "visium_hd_16um", 8.0: "visium_hd_8um"}
-
-
-def predict_slide(
-    slide: Path, model_dir: Path, out: Path, *, technology: str | None, pixel_size_um: float | None, overwrite: bool
-) -> int:
-    """Slide → pseudo-spots → patches → features → predicted counts, written as a SpatialData zarr."""
-    import shutil
-
-    import genar
-    from genar.io import SlideError
-
-    if out.exists() and not overwrite:
-        _write(f"genar predict: {out} exists; pass --overwrite or choose another --out.")
-        return 2
-    try:
-        model = genar.GenAR.load(model_dir)
-        sdata = genar.io.read_wsi(slide, pixel_size_um=pixel_size_um)
-    except (FileNotFoundError, SlideError, ValueError) as err:
-        _write(f"genar predict: {err}")
-        return 2
-    image_key = next(iter(sdata.images))
-    technology = technology or _TECHNOLOGY_OF_DIAMETER.get(model.train_info.get("spot_diameter_um"), "st")
-    start = time.perf_counter()
-    genar.pp.make_spots(sdata, image_key, technology=technology)
-    genar.pp.extract_patches(sdata)
-    genar.pp.embed_patches(sdata, encoder=model.encoder["name"])
-    genar.tl.predict(sdata, model)
-    if out.exists():
-        shutil.rmtree(out)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="zarr v3 autosharding")
-        sdata.write(out)
-    table = sdata.tables["genar"]
-    _write(
-        f"{slide}: {table.n_obs} {technology} pseudo-spots × {table.n_vars} genes predicted in "
-        f"{time.perf_counter() - start:.0f} s; wrote {out} (tables['genar']: X and layers['genar_counts'] hold raw "
-        "counts, layers['genar_counts_estimate'] the estimate for log-space analyses)"
-    )
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``genar`` console script."""
     from ._version import __version__
@@ -195,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         epilog=(
             "examples:\n"
             "  GENAR_DATA_DIR=../shared/data genar demo --out genar_out\n"
+            "  genar embed sections.zarr --train-sections A1 B1 --out sections_embedded.zarr\n"
+            "  genar fit sections_embedded.zarr --train-sections A1 B1 --val-sections C1 --model-out model\n"
             "  genar predict slide.svs --model genar_out/model --out slide_genar.zarr"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -208,26 +167,138 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("genar_out"), help="output folder (default: genar_out)")
     p.add_argument("--epochs", type=int, default=20, help="maximum training epochs (default: 20)")
     p.add_argument("--overwrite", action="store_true", help="replace the contents of --out")
-    q = sub.add_parser("predict", help="predict raw counts for a whole-slide image (SVS, TIFF, ...) with a saved model")
-    q.add_argument("slide", type=Path, help="the slide file")
-    q.add_argument("--model", type=Path, required=True, help="a model folder (model.save, or the demo's out/model)")
-    q.add_argument("--out", type=Path, default=None, help="output zarr (default: <slide name>_genar.zarr)")
-    q.add_argument("--technology", default=None, help="pseudo-spot geometry (default: that of the model's spots)")
-    q.add_argument("--pixel-size-um", type=float, default=None, help="when the slide's metadata lacks it")
-    q.add_argument("--overwrite", action="store_true", help="replace --out")
+    _add_embed(sub)
+    _add_fit(sub)
+    _add_predict(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    if args.command == "predict":
-        out = args.out or Path(f"{args.slide.name.split('.')[0]}_genar.zarr")
-        return predict_slide(
-            args.slide,
-            args.model,
-            out,
+    if args.command == "demo":
+        return demo(args.data, args.out, args.epochs, overwrite=args.overwrite)
+    from . import _cli_commands as commands
+
+    try:
+        _write(_run(commands, args))
+    except (commands.UsageError, FileNotFoundError, ValueError, KeyError) as err:
+        _write(f"genar {args.command}: {err.args[0] if err.args else err}")
+        return 2
+    return 0
+
+
+def _run(commands, args) -> str:
+    """Run the chosen subcommand; return what it reports."""
+    if args.command == "embed":
+        panel = commands.Panel(args.n_genes, args.train_sections, args.scales)
+        return commands.embed(
+            args.input,
+            args.out or _beside(args.input, "_embedded.zarr"),
+            encoder=args.encoder,
+            panel=panel,
             technology=args.technology,
             pixel_size_um=args.pixel_size_um,
             overwrite=args.overwrite,
         )
-    return demo(args.data, args.out, args.epochs, overwrite=args.overwrite)
+    if args.command == "fit":
+        return commands.fit(
+            args.input,
+            args.model_out,
+            out=args.out,
+            encoder=args.encoder,
+            panel=commands.Panel(args.n_genes, args.train_sections, args.scales),
+            val_sections=args.val_sections,
+            config=args.config,
+            max_epochs=args.max_epochs,
+            random_state=args.seed,
+            overwrite=args.overwrite,
+        )
+    return commands.predict(
+        args.input,
+        args.model,
+        args.out or _beside(args.input, "_genar.zarr"),
+        sections=args.sections,
+        technology=args.technology,
+        pixel_size_um=args.pixel_size_um,
+        overwrite=args.overwrite,
+    )
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    """``slide.svs`` → ``slide<suffix>`` in the working directory."""
+    return Path(path.name.split(".")[0] + suffix)
+
+
+def _panel_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n-genes", type=int, default=200, help="panel size when the input has none (default: 200)")
+    p.add_argument("--train-sections", nargs="+", default=None, help="sections the panel and model learn from")
+    p.add_argument("--scales", nargs="+", type=int, default=None, help="groups per scale (default: the paper's)")
+    p.add_argument("--encoder", default="default", help="histology encoder (default: default)")
+
+
+def _add_embed(sub) -> None:
+    p = sub.add_parser(
+        "embed",
+        help="spots, gene panel, patches and histology features of a slide or zarr, into a new zarr",
+        description=(
+            "A slide gets pseudo-spots over its tissue; a SpatialData zarr with measured counts gets a gene panel and "
+            "hierarchy (unless it has one). Then patches and histology features. The input is not modified."
+        ),
+        epilog="example:\n  genar embed sections.zarr --train-sections A1 B1 --out sections_embedded.zarr",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", type=Path, help="a slide file (SVS, TIFF, ...) or a SpatialData zarr store")
+    p.add_argument("--out", type=Path, default=None, help="output zarr (default: <input name>_embedded.zarr)")
+    _panel_arguments(p)
+    p.add_argument("--technology", default=None, help="pseudo-spot geometry for a slide (default: st)")
+    p.add_argument("--pixel-size-um", type=float, default=None, help="when the slide's metadata lacks it")
+    p.add_argument("--overwrite", action="store_true", help="replace --out")
+
+
+def _add_fit(sub) -> None:
+    p = sub.add_parser(
+        "fit",
+        help="train GenAR on a SpatialData zarr with measured counts and save the model",
+        description=(
+            "Runs what the zarr still lacks (panel, hierarchy, patches, features), trains GenAR on --train-sections "
+            "(the best epoch chosen on --val-sections) and saves the model folder. The input is not modified."
+        ),
+        epilog=(
+            "example:\n  genar fit sections.zarr --train-sections A1 B1 --val-sections C1 --model-out model "
+            "--out sections_embedded.zarr"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", type=Path, help="a SpatialData zarr store with raw counts")
+    p.add_argument("--model-out", type=Path, required=True, help="model folder to write")
+    p.add_argument("--out", type=Path, default=None, help="also write the prepared zarr here")
+    _panel_arguments(p)
+    p.add_argument("--val-sections", nargs="+", default=None, help="sections that choose the best epoch")
+    p.add_argument("--config", choices=("default", "small", "paper"), default="default", help="model size")
+    p.add_argument("--max-epochs", type=int, default=50, help="maximum training epochs (default: 50)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace --model-out and --out")
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="predict raw counts for a slide or a zarr's spots with a saved model, into a new zarr",
+        description=(
+            "A slide (SVS, TIFF, ...) gets pseudo-spots with the geometry of the model's spots; a SpatialData zarr "
+            "keeps its spots, and where it has measured counts for the model's genes the prediction is scored. The "
+            "input is not modified."
+        ),
+        epilog=(
+            "examples:\n  genar predict slide.svs --model genar_out/model --out slide_genar.zarr\n"
+            "  genar predict sections_embedded.zarr --model model --sections C1 --out C1_genar.zarr"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", type=Path, help="a slide file or a SpatialData zarr store")
+    p.add_argument("--model", type=Path, required=True, help="a model folder (model.save, or the demo's out/model)")
+    p.add_argument("--out", type=Path, default=None, help="output zarr (default: <input name>_genar.zarr)")
+    p.add_argument("--sections", nargs="+", default=None, help="sections of a zarr to predict (default: all)")
+    p.add_argument("--technology", default=None, help="pseudo-spot geometry (default: that of the model's spots)")
+    p.add_argument("--pixel-size-um", type=float, default=None, help="when the slide's metadata lacks it")
+    p.add_argument("--overwrite", action="store_true", help="replace --out")
 
 
 if __name__ == "__main__":

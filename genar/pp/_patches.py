@@ -105,9 +105,6 @@ def extract_patches(
         raise ValueError(msg)
     check_overwrite(key_added in table.obsm, f"Patches (obsm[{key_added!r}])", overwrite=overwrite, rename="key_added")
     sections = sections_of(table)
-    for section in sections:
-        name = _keys.patch_shapes(section, key_added)
-        check_overwrite(name in sdata.shapes, f"sdata.shapes[{name!r}]", overwrite=overwrite, rename="key_added")
     boxes = np.full((table.n_obs, 4), np.nan)
     border = np.zeros(table.n_obs, dtype=bool)
     per_section, patch_shapes = {}, {}
@@ -166,7 +163,8 @@ def extract_patches(
         }
     table.obsm[key_added] = boxes
     for name, shapes in patch_shapes.items():
-        if name in sdata.shapes:
+        if name in sdata.shapes:  # genar's name for the boxes: left by an earlier extract_patches on another table
+            logger.warning("replacing shapes element %r with the new patch boxes", name)
             del sdata.shapes[name]
         sdata.shapes[name] = shapes
     table.obs[f"{key_added}_border"] = border
