@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import anndata as ad
 import numpy as np
@@ -299,3 +306,163 @@ def c4_slides(c4_rgb, tmp_path_factory) -> dict:
 def slide_tools():
     """What the reader tests need to write slides of their own: ``(write_slide, make_pyramid, C4_PIXEL_SIZE_UM)``."""
     return write_slide, make_pyramid, C4_PIXEL_SIZE_UM
+
+
+# --- a local stand-in for the Hugging Face Hub, which the real huggingface_hub client talks to (no network here) ----
+# It serves the part of the Hub's HTTP API that pushing and loading a model use: create a repository, create a branch,
+# validate a model card's metadata, pre-upload (every file "regular", sent inline), commit, and resolve a file at a
+# branch or commit with the headers the client reads (``X-Repo-Commit``, ``ETag``). It answers errors as the Hub does
+# (``X-Error-Code``: ``RepoNotFound``, ``RevisionNotFound``, ``EntryNotFound``, ``GatedRepo``), so the client raises
+# its own error classes.
+
+
+@dataclass
+class Repo:
+    branches: dict[str, str] = field(default_factory=lambda: {"main": ""})  # branch -> commit
+    commits: dict[str, dict[str, bytes]] = field(default_factory=lambda: {"": {}})  # commit -> files
+    gated: bool = False
+
+
+class HubStandIn:
+    """The repositories, and the server thread that serves them at :attr:`endpoint`."""
+
+    def __init__(self) -> None:
+        self.repos: dict[str, Repo] = {}
+        self.requests: list[tuple[str, str]] = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> HubStandIn:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def create(self, repo_id: str, *, gated: bool = False) -> Repo:
+        """A new empty repository (as pushing would create it), gated if asked."""
+        self.repos[repo_id] = Repo(gated=gated)
+        return self.repos[repo_id]
+
+    def commit(self, repo_id: str, branch: str, files: dict[str, bytes]) -> str:
+        repo = self.repos[repo_id]
+        parent = repo.commits[repo.branches[branch]]
+        tree = {**parent, **files}
+        oid = hashlib.sha1(repr(sorted((k, hashlib.sha1(v).hexdigest()) for k, v in tree.items())).encode()).hexdigest()
+        repo.commits[oid] = tree
+        repo.branches[branch] = oid
+        return oid
+
+
+def _handler(hub: HubStandIn):
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # quiet
+            pass
+
+        def _reply(self, status: int, body: bytes = b"", headers: dict | None = None, *, head: bool = False) -> None:
+            self.send_response(status)
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if not head:
+                self.wfile.write(body)
+
+        def _json(self, status: int, value) -> None:
+            self._reply(status, json.dumps(value).encode(), {"Content-Type": "application/json"})
+
+        def _error(self, status: int, code: str, *, head: bool = False) -> None:
+            self._reply(status, json.dumps({"error": code}).encode(), {"X-Error-Code": code}, head=head)
+
+        def _body(self) -> bytes:
+            return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+
+        def do_POST(self) -> None:
+            path = unquote(urlparse(self.path).path)
+            hub.requests.append(("POST", path))
+            body = self._body()
+            if path == "/api/repos/create":
+                spec = json.loads(body)
+                repo_id = f"{spec['organization']}/{spec['name']}" if spec.get("organization") else spec["name"]
+                hub.repos.setdefault(repo_id, Repo())
+                return self._json(200, {"url": f"{hub.endpoint}/{repo_id}"})
+            if path == "/api/validate-yaml":  # the client checks a README's metadata before committing it
+                return self._json(200, {"errors": [], "warnings": []})
+            parts = path.split("/")  # /api/models/<owner>/<name>/<action>/<revision>
+            if len(parts) < 6:
+                return self._error(404, "NotFound")
+            repo_id, action, revision = "/".join(parts[3:5]), parts[5], "/".join(parts[6:])
+            if repo_id not in hub.repos:
+                return self._error(404, "RepoNotFound")
+            repo = hub.repos[repo_id]
+            if action == "branch":
+                repo.branches.setdefault(revision, repo.branches["main"])
+                return self._json(200, {})
+            if revision not in repo.branches:
+                return self._error(404, "RevisionNotFound")
+            if action == "preupload":
+                files = json.loads(body)["files"]
+                return self._json(
+                    200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]}
+                )
+            if action == "commit":
+                files = {}
+                for line in body.decode().splitlines():
+                    item = json.loads(line)
+                    if item["key"] == "file":
+                        files[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+                oid = hub.commit(repo_id, revision, files)
+                url = f"{hub.endpoint}/{repo_id}/commit/{oid}"
+                return self._json(200, {"commitUrl": url, "commitOid": oid, "pullRequestUrl": None})
+            return self._error(404, "NotFound")
+
+        def _resolve(self, *, head: bool) -> None:
+            path = unquote(urlparse(self.path).path)
+            hub.requests.append(("HEAD" if head else "GET", path))
+            parts = path.strip("/").split("/")  # <owner>/<name>/resolve/<revision>/<file>
+            if len(parts) < 5 or parts[2] != "resolve":
+                return self._error(404, "NotFound", head=head)
+            repo_id, revision, name = "/".join(parts[:2]), parts[3], "/".join(parts[4:])
+            repo = hub.repos.get(repo_id)
+            if repo is None:
+                return self._error(404, "RepoNotFound", head=head)
+            if repo.gated and not self.headers.get("authorization"):
+                return self._error(403, "GatedRepo", head=head)
+            commit = repo.branches.get(revision, revision if revision in repo.commits else None)
+            if commit is None:
+                return self._error(404, "RevisionNotFound", head=head)
+            content = repo.commits[commit].get(name)
+            if content is None:
+                return self._error(404, "EntryNotFound", head=head)
+            etag = f'"{hashlib.sha1(content).hexdigest()}"'
+            self._reply(200, content, {"X-Repo-Commit": commit, "ETag": etag}, head=head)
+
+        def do_HEAD(self) -> None:
+            self._resolve(head=True)
+
+        def do_GET(self) -> None:
+            self._resolve(head=False)
+
+    return Handler
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    """The stand-in Hub (:class:`HubStandIn`), with huggingface_hub pointed at it and a fresh cache; no token set."""
+    constants = pytest.importorskip("huggingface_hub.constants")
+    with HubStandIn() as stand_in:
+        monkeypatch.setattr(constants, "ENDPOINT", stand_in.endpoint)
+        monkeypatch.setattr(
+            constants, "HUGGINGFACE_CO_URL_TEMPLATE", stand_in.endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+        )
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub_cache"))
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))  # no stored login
+        yield stand_in

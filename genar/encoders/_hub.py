@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from .._hub import hub_error_message
+
 #: Environment variable naming a folder of downloaded weights, one sub-folder per hub repository.
 WEIGHTS_DIR_ENV = "GENAR_WEIGHTS_DIR"
 #: File names tried, in order, in a repository or folder.
@@ -40,50 +42,27 @@ def fetch_weights(repo_id: str, filenames: Sequence[str] = WEIGHT_FILES) -> Path
         raise FileNotFoundError(msg)
     try:
         import huggingface_hub
-        from huggingface_hub.errors import (
-            EntryNotFoundError,
-            GatedRepoError,
-            LocalEntryNotFoundError,
-            RepositoryNotFoundError,
-        )
+        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
     except ImportError as err:
         msg = f"Loading {repo_id} needs huggingface_hub: `pip install 'genar[encoders]'`."
         raise ImportError(msg) from err
+    advice = (
+        f"Without network access, download them elsewhere (`hf download {repo_id} --local-dir "
+        f"DIR/{repo_id.replace('/', '--')}`), copy DIR here and set {WEIGHTS_DIR_ENV}=DIR."
+    )
     last: Exception | None = None
     for name in filenames:
         try:
             return Path(huggingface_hub.hf_hub_download(repo_id, name))
-        except GatedRepoError as err:
-            msg = (
-                f"{repo_id} is a gated model: accept its terms of use at https://huggingface.co/{repo_id} with your "
-                "account, then log in on this machine (`hf auth login`, or set HF_TOKEN) and try again."
-            )
-            raise RuntimeError(msg) from err
-        except RepositoryNotFoundError as err:
-            msg = (
-                f"{repo_id} was not found on the Hugging Face hub (or it is gated and you are not logged in: accept "
-                f"its terms at https://huggingface.co/{repo_id} and run `hf auth login`)."
-            )
-            raise RuntimeError(msg) from err
-        except LocalEntryNotFoundError as err:  # offline and not cached: the same advice as any network failure
-            last = err
-            break
-        except EntryNotFoundError as err:
-            last = err
-        except Exception as err:  # offline, proxy, DNS ...: huggingface_hub raises several types
-            msg = (
+        except Exception as err:
+            if isinstance(err, EntryNotFoundError) and not isinstance(err, LocalEntryNotFoundError):
+                last = err  # the repository lacks this file: try the next name
+                continue
+            said = hub_error_message(err, repo_id, offline_advice=advice) or (
                 f"Could not get the weights of {repo_id} from the Hugging Face hub ({type(err).__name__}: {err}). "
-                f"Without network access, download them elsewhere (`hf download {repo_id} --local-dir "
-                f"DIR/{repo_id.replace('/', '--')}`), copy DIR here and set {WEIGHTS_DIR_ENV}=DIR."
+                f"{advice}"
             )
-            raise RuntimeError(msg) from err
-    if isinstance(last, LocalEntryNotFoundError):
-        msg = (
-            f"Could not get the weights of {repo_id}: the Hugging Face hub cannot be reached and they are not "
-            f"cached. Download them elsewhere (`hf download {repo_id} --local-dir DIR/{repo_id.replace('/', '--')}`), "
-            f"copy DIR here and set {WEIGHTS_DIR_ENV}=DIR."
-        )
-        raise RuntimeError(msg) from last
+            raise RuntimeError(said) from err
     msg = f"{repo_id} has none of the weight files {list(filenames)}."
     raise RuntimeError(msg) from last
 

@@ -16,6 +16,7 @@ from .._settings import settings
 from .._version import __version__
 from ..module import GenARModule
 from ._config import GenARConfig
+from ._hub import download, hub_address
 from ._io import read_checkpoint, write_checkpoint
 
 #: Validation score that chooses the best epoch for each ``GenARConfig.selection``, and whether higher is better.
@@ -537,9 +538,82 @@ class GenAR:
         logger.info("saved GenAR to %s", path)
         return path
 
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        revision: str | None = None,
+        private: bool | None = None,
+        token: str | None = None,
+        commit_message: str | None = None,
+        create_pr: bool = False,
+    ) -> str:
+        """Share the model on the Hugging Face Hub: what :meth:`save` writes, plus a model card, in one commit.
+
+        Parameters
+        ----------
+        repo_id
+            ``"<owner>/<name>"``; the repository is created if it does not exist.
+        revision
+            Branch to commit to (created from the default branch if needed); default: the default branch.
+        private
+            Visibility of a new repository (default: the Hub's default, public).
+        token
+            A token with write access (default: the one of ``hf auth login`` or ``HF_TOKEN``).
+        commit_message
+            Default: the panel size and the encoder.
+        create_pr
+            Open a pull request instead of committing to ``revision``.
+
+        Returns
+        -------
+        The URL of the commit (or of the pull request).
+
+        Examples
+        --------
+        >>> model.push_to_hub("my-lab/genar-her2st")  # doctest: +SKIP
+        >>> genar.GenAR.load("hf://my-lab/genar-her2st")  # doctest: +SKIP
+        """
+        from ._hub import push
+
+        self._check_trained()
+        url = push(
+            self,
+            repo_id,
+            revision=revision,
+            private=private,
+            token=token,
+            commit_message=commit_message,
+            create_pr=create_pr,
+        )
+        logger.info("pushed GenAR to %s", url)
+        return url
+
     @classmethod
-    def load(cls, path: str | Path) -> GenAR:
-        """Load a model written by :meth:`save`. Weights are read with safetensors; nothing is unpickled."""
+    def load(cls, path: str | Path, *, revision: str | None = None) -> GenAR:
+        """Load a model written by :meth:`save`, from a folder or from the Hugging Face Hub.
+
+        Weights are read with safetensors and checked against the manifest's sha256; nothing is unpickled.
+
+        Parameters
+        ----------
+        path
+            A folder, or a Hub repository ``"hf://<owner>/<name>"`` (pushed with :meth:`push_to_hub`), optionally
+            ``"hf://<owner>/<name>@<revision>"``. Hub files are cached by huggingface_hub; with
+            ``HF_HUB_OFFLINE=1`` only the cache is read.
+        revision
+            Branch, tag or commit hash of a Hub repository (pin a commit hash to always get the same weights).
+        """
+        address = hub_address(path)
+        if address is not None:
+            repo_id, pinned = address
+            if pinned is not None and revision is not None and pinned != revision:
+                msg = f"`path` pins revision {pinned!r} and `revision`={revision!r}; give one of them."
+                raise ValueError(msg)
+            path = download(repo_id, pinned or revision)
+        elif revision is not None:
+            msg = f"`revision`={revision!r} applies to a Hub repository ('hf://<owner>/<name>'); {path} is a folder."
+            raise ValueError(msg)
         state, manifest = read_checkpoint(path)
         try:
             config = GenARConfig.from_dict(manifest["config"])

@@ -101,8 +101,20 @@ def test_offline_and_gated_models_fail_with_what_to_do(tmp_path, monkeypatch):
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
-    with pytest.raises(RuntimeError, match=r"Could not get the weights of MahmoodLab/UNI2-h.*set GENAR_WEIGHTS_DIR"):
+    with pytest.raises(RuntimeError, match=r"MahmoodLab/UNI2-h could not be fetched.*set GENAR_WEIGHTS_DIR=DIR"):
         get_encoder("uni2_h")
+
+
+def test_gated_encoder_weights_say_how_to_get_access(hub, monkeypatch):
+    monkeypatch.delenv(genar.encoders.WEIGHTS_DIR_ENV, raising=False)
+    hub.create("MahmoodLab/UNI2-h", gated=True)
+    hub.commit("MahmoodLab/UNI2-h", "main", {"pytorch_model.bin": b"weights"})
+    with pytest.raises(RuntimeError, match=r"gated repository: accept its terms at https://huggingface.co/MahmoodLab"):
+        genar.encoders.fetch_weights("MahmoodLab/UNI2-h")
+    hub.repos["MahmoodLab/UNI2-h"].gated = False
+    assert genar.encoders.fetch_weights("MahmoodLab/UNI2-h").read_bytes() == b"weights"  # the second file name
+    with pytest.raises(RuntimeError, match=r"MahmoodLab/absent was not found on the Hugging Face Hub"):
+        genar.encoders.fetch_weights("MahmoodLab/absent")
 
 
 def test_phikon_v2_transformers_names_map_onto_the_vit():
