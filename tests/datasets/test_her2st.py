@@ -153,3 +153,32 @@ def test_data_and_cache_folders_from_the_environment_are_absolute(tmp_path, monk
     assert genar.datasets.cache_dir() == tmp_path / "cache"
     monkeypatch.delenv("GENAR_DATA_DIR")
     assert genar.datasets.data_dir() is None
+
+
+def test_fetch_over_http_goes_through_pooch(tmp_path):
+    """An http:// download (pooch's HTTP downloader) from a local server: kept when it matches, refused when not."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "counts.tsv.gz").write_bytes(gzip.compress(b"gene\tcount\n" * 100))
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/counts.tsv.gz"
+        target = tmp_path / "cache" / "counts.tsv.gz"
+        source = served / "counts.tsv.gz"
+        assert fetch(url, target, sha256sum(source), git_blob=git_blob_sha1(source)) == target
+        assert target.read_bytes() == source.read_bytes()
+        other = tmp_path / "cache" / "other.tsv.gz"
+        with pytest.raises(OSError, match="Checksum mismatch.*git blob id"):
+            fetch(url, other, git_blob="0" * 40)
+        with pytest.raises(OSError, match="Checksum mismatch"):
+            fetch(url, other, "0" * 64)
+        assert sorted(p.name for p in other.parent.iterdir()) == ["counts.tsv.gz"]  # nothing else kept
+        with pytest.raises(OSError, match="Could not download .*absent.gz"):
+            fetch(url.replace("counts.tsv.gz", "absent.gz"), other, "0" * 64)
+        server.shutdown()
