@@ -12,7 +12,8 @@ from torch import nn
 
 from ._base import IMAGENET_MEAN, IMAGENET_STD, EncoderSpec
 from ._hub import fetch_weights, load_into, read_state_dict
-from ._vit import ResNet50, VisionTransformer, ViTArgs
+from ._timm import build_vit
+from ._vit import ResNet50, ViTArgs
 
 #: H-optimus-0/1 normalisation (bioptimus model cards).
 HOPTIMUS_MEAN = (0.707223, 0.578729, 0.703617)
@@ -56,21 +57,34 @@ VIT_ARGS = {
         **_SWIGLU,
     ),
     "phikon_v2": ViTArgs(patch_size=16, embed_dim=1024, depth=24, num_heads=16, init_values=1e-5),
-    # the published config.json of the tile encoder: patch 16, GELU MLP, ratio 5.33334
-    "prov_gigapath": ViTArgs(
-        patch_size=16, embed_dim=1536, depth=40, num_heads=24, mlp_ratio=5.33334, init_values=1e-5
-    ),
+    # the published config.json of the tile encoder: timm's vit_giant_patch14_dinov2 (a packed SwiGLU MLP, which the
+    # config does not override) with patch 16 and ratio 5.33334; genar's port had a GELU MLP here, which timm's own
+    # build of the architecture showed (tests/encoders/test_timm_parity.py)
+    "prov_gigapath": ViTArgs(patch_size=16, embed_dim=1536, depth=40, num_heads=24, mlp_ratio=5.33334, **_SWIGLU),
 }
 VIT_ARGS["h_optimus_1"] = VIT_ARGS["h_optimus_0"]
+#: The timm architecture each model card builds with ``timm.create_model`` (its arguments are ``VIT_ARGS``).
+TIMM_ARCHITECTURES = {
+    "uni": "vit_large_patch16_224",
+    "uni2_h": "vit_giant_patch14_224",
+    "h_optimus_0": "vit_giant_patch14_reg4_dinov2",
+    "h_optimus_1": "vit_giant_patch14_reg4_dinov2",
+    "virchow2": "vit_huge_patch14_224",
+    "phikon_v2": "vit_large_patch16_224",
+    "prov_gigapath": "vit_giant_patch14_dinov2",
+}
 
 
-def vit_from_weights(args: ViTArgs, repo_id: str, *, convert: Callable | None = None) -> nn.Module:
-    """Build the ViT and load the published weights of ``repo_id`` (see :func:`fetch_weights` for where from)."""
+def vit_from_weights(args: ViTArgs, repo_id: str, *, architecture: str, convert: Callable | None = None) -> nn.Module:
+    """Build the ViT (with timm when it imports) and load the published weights of ``repo_id``.
+
+    See :func:`fetch_weights` for where the weights come from, and :func:`build_vit` for timm and its fallback.
+    """
     path = fetch_weights(repo_id)
     state = read_state_dict(path)
     if convert is not None:
         state = convert(state)
-    return load_into(VisionTransformer(args), state, source=f"{repo_id} ({path})")
+    return build_vit(args, state, architecture=architecture, source=f"{repo_id} ({path})")
 
 
 def dinov2_from_transformers(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -129,7 +143,8 @@ def timm_folder_spec(name: str, folder: str | Path, *, description: str = "") ->
 
     ``config.json`` holds ``architecture``, ``model_args`` (timm's arguments of a ``VisionTransformer``) and
     ``pretrained_cfg`` (``input_size``, ``mean``, ``std``), as ``timm`` writes it with ``push_to_hf_hub`` or
-    ``save_for_hf``; the weights are ``model.safetensors`` or ``pytorch_model.bin``.
+    ``save_for_hf``; the weights are ``model.safetensors`` or ``pytorch_model.bin``. Built with
+    ``timm.create_model(architecture, **model_args)`` when timm imports, else with genar's plain-torch port.
     """
     folder = Path(folder)
     config_file = folder / "config.json"
@@ -155,7 +170,9 @@ def timm_folder_spec(name: str, folder: str | Path, *, description: str = "") ->
         raise FileNotFoundError(msg)
     return EncoderSpec(
         name=name,
-        build=lambda: load_into(VisionTransformer(args), read_state_dict(weights), source=str(weights)),
+        build=lambda: build_vit(
+            args, read_state_dict(weights), architecture=str(config["architecture"]), source=str(weights)
+        ),
         dim=args.dim,
         input_size=args.img_size,
         mean=tuple(cfg.get("mean", IMAGENET_MEAN)),
@@ -209,7 +226,9 @@ def foundation_specs() -> list[EncoderSpec]:
     specs = [
         EncoderSpec(
             name=name,
-            build=partial(vit_from_weights, VIT_ARGS[name], repo, convert=convert),
+            build=partial(
+                vit_from_weights, VIT_ARGS[name], repo, architecture=TIMM_ARCHITECTURES[name], convert=convert
+            ),
             dim=VIT_ARGS[name].dim,
             input_size=VIT_ARGS[name].img_size,
             mean=mean,

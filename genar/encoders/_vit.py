@@ -1,9 +1,10 @@
 """Vision transformers and ResNet-50 in plain torch, with timm's parameter names, for pathology foundation models.
 
-The public pathology encoders (UNI, UNI2-h, H-optimus, Virchow2, Prov-GigaPath) publish timm checkpoints. timm
-needs torchvision, whose CPU build is not always installable next to a given torch; these modules hold the same
-parameters under the same names, so the published state dicts load as they are (checked against timm itself by
-``tests/encoders/data/make_timm_reference.py``), and need only torch.
+The public pathology encoders (UNI, UNI2-h, H-optimus, Virchow2, Prov-GigaPath) publish timm checkpoints. Where timm
+imports, genar builds them with it (:mod:`._timm`); timm needs torchvision, whose CPU build is not always installable
+next to a given torch, so these modules hold the same parameters under the same names, the published state dicts load
+as they are, and only torch is needed (checked against timm itself by ``tests/encoders/test_timm_parity.py`` and the
+references of ``tests/encoders/data/make_timm_reference.py``).
 """
 
 from __future__ import annotations
