@@ -2,6 +2,7 @@
 
 from ._hest import read_hest
 from ._layout import combine, from_counts
+from ._micron import add_micron_system
 from ._wsi import SlideError, read_wsi
 
-__all__ = ["SlideError", "combine", "from_counts", "read_hest", "read_wsi"]
+__all__ = ["SlideError", "add_micron_system", "combine", "from_counts", "read_hest", "read_wsi"]
