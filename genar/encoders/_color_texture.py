@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -20,6 +21,8 @@ class ColorTexture(nn.Module):
     """Per-patch colour (RGB, stain optical densities) and texture (gradient energy, grey histogram) statistics.
 
     Expects RGB in ``[0, 1]`` (``mean=0``, ``std=1`` normalisation), ``(B, 3, H, W)``; returns ``(B, 46)``.
+    Vectorised over the batch: quantiles by selection (:func:`quantiles`) rather than a full sort, mean and standard
+    deviation in one pass, the grey histogram by counting.
     """
 
     def __init__(self) -> None:
@@ -28,8 +31,9 @@ class ColorTexture(nn.Module):
         self.register_buffer("quantiles", _QUANTILES, persistent=False)
 
     def _channel_stats(self, x_BCN: torch.Tensor) -> torch.Tensor:
-        q_QBC = torch.quantile(x_BCN, self.quantiles, dim=2)
-        return torch.cat([x_BCN.mean(2), x_BCN.std(2), q_QBC.permute(1, 0, 2).flatten(1)], dim=1)
+        std_BC, mean_BC = torch.std_mean(x_BCN, dim=2)
+        q_BCQ = quantiles(x_BCN, self.quantiles)
+        return torch.cat([mean_BC, std_BC, q_BCQ.permute(0, 2, 1).flatten(1)], dim=1)
 
     def forward(self, x_BCHW: torch.Tensor) -> torch.Tensor:
         """Features ``(B, 46)``."""
@@ -40,17 +44,39 @@ class ColorTexture(nn.Module):
         texture = []
         g_B1HW = grey_BHW.unsqueeze(1)
         for _ in range(3):
-            dx = g_B1HW[..., :, 1:] - g_B1HW[..., :, :-1]
-            dy = g_B1HW[..., 1:, :] - g_B1HW[..., :-1, :]
-            energy_BN = (dx[..., :-1, :] ** 2 + dy[..., :, :-1] ** 2).sqrt().flatten(1)
-            texture += [energy_BN.mean(1), energy_BN.std(1)]
+            dx = g_B1HW[..., :-1, 1:] - g_B1HW[..., :-1, :-1]
+            dy = g_B1HW[..., 1:, :-1] - g_B1HW[..., :-1, :-1]
+            std_B, mean_B = torch.std_mean(torch.hypot(dx, dy).flatten(1), dim=1)
+            texture += [mean_B, std_B]
             g_B1HW = F.avg_pool2d(g_B1HW, 2)
         grey_BN = grey_BHW.flatten(1)
         fractions = [(grey_BN > 0.85).float().mean(1), (hed_BCN[:, 0] > 0.5).float().mean(1)]
         edges = torch.linspace(0, 1, 9, device=x_BCHW.device)[1:-1]
         bins_BN = torch.bucketize(grey_BN.contiguous(), edges)
-        hist_B8 = F.one_hot(bins_BN, 8).float().mean(1)
+        B, N = bins_BN.shape
+        offsets = 8 * torch.arange(B, device=bins_BN.device).unsqueeze(1)
+        hist_B8 = torch.bincount((bins_BN + offsets).flatten(), minlength=8 * B).view(B, 8).float() / N
         return torch.cat(
             [self._channel_stats(rgb_BCN), self._channel_stats(hed_BCN), torch.stack(texture + fractions, 1), hist_B8],
             dim=1,
         )
+
+
+def quantiles(x_BCN: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """``torch.quantile(x, q, dim=-1)`` (linear interpolation), ``(B, C, len(q))``, by selection instead of sorting.
+
+    On the CPU, NumPy's multi-point introselect finds the few order statistics the quantiles need in linear time; a
+    full sort of every channel was 60% of the encoder's time. Elsewhere, ``torch.quantile``.
+    """
+    if x_BCN.device.type != "cpu":
+        return torch.quantile(x_BCN, q, dim=-1).permute(1, 2, 0)
+    n = x_BCN.shape[-1]
+    position = q.double() * (n - 1)
+    low = position.floor().long()
+    high = torch.clamp(low + 1, max=n - 1)
+    ranks = sorted(set(low.tolist()) | set(high.tolist()))
+    selected = np.partition(x_BCN.detach().contiguous().numpy(), ranks, axis=-1)[..., ranks]
+    column = {r: i for i, r in enumerate(ranks)}
+    lower = torch.from_numpy(selected[..., [column[r] for r in low.tolist()]])
+    upper = torch.from_numpy(selected[..., [column[r] for r in high.tolist()]])
+    return torch.lerp(lower, upper, (position - low).to(lower.dtype))

@@ -50,7 +50,31 @@ def test_pretrained_efficientnet_differs_from_random_and_is_deterministic():
     from genar.encoders._efficientnet import weights_path
 
     state = torch.load(weights_path(0), map_location="cpu", weights_only=True)
-    torch.testing.assert_close(pretrained.net.net._conv_stem.weight, state["_conv_stem.weight"])
+    scale = state["_bn0.weight"] / torch.sqrt(state["_bn0.running_var"] + 1e-3)  # the stem's BN, folded in
+    torch.testing.assert_close(pretrained.net.stem.weight, state["_conv_stem.weight"] * scale.view(-1, 1, 1, 1))
+
+
+@pytest.mark.parametrize(("variant", "stage"), [(0, 2), (0, None), (1, 4), (2, None)])
+def test_folded_efficientnet_equals_the_library_network(variant, stage):
+    """Folding BN, in-place ReLU6, symmetric padding and micro-batches leave the features as the library computes."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from genar.encoders._efficientnet import VARIANTS, EfficientNetTrunk, weights_path
+
+    size = VARIANTS[variant][0]
+    x = torch.from_numpy(np.random.default_rng(variant).normal(0, 1, (6, 3, size, size)).astype(np.float32))
+    trunk = EfficientNetTrunk(variant, stage=stage)
+    library = EfficientNet.from_name(f"efficientnet-lite{variant}")
+    library.load_state_dict(torch.load(weights_path(variant), map_location="cpu", weights_only=True))
+    library.eval()
+    with torch.no_grad():
+        h = library._swish(library._bn0(library._conv_stem(x)))
+        for block in library._blocks[: len(trunk.blocks)]:
+            h = block(h)
+        if stage is None:
+            h = library._swish(library._bn1(library._conv_head(h)))
+        expected = h.mean(dim=(2, 3))
+        torch.testing.assert_close(trunk(x), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_default_encoder_is_concatenation():

@@ -1,0 +1,59 @@
+"""The colour/texture statistics, vectorised, equal their definition written out the plain way."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from genar.encoders import get_encoder
+from genar.encoders._color_texture import _HED_FROM_RGB, N_FEATURES, quantiles
+
+
+def definition(x_BCHW: torch.Tensor) -> torch.Tensor:
+    """The 46 features as first written (genar-1): full sorts for the quantiles, one-hot histogram, sqrt energy."""
+    qs = torch.tensor([0.1, 0.5, 0.9])
+
+    def stats(x_BCN):
+        q_QBC = torch.quantile(x_BCN, qs, dim=2)
+        return torch.cat([x_BCN.mean(2), x_BCN.std(2), q_QBC.permute(1, 0, 2).flatten(1)], dim=1)
+
+    rgb = x_BCHW.clamp(0, 1).flatten(2)
+    od = -torch.log(rgb.clamp_min(1 / 255))
+    hed = torch.einsum("sc,bcn->bsn", _HED_FROM_RGB.T, od)
+    grey = x_BCHW.mean(1)
+    texture, g = [], grey.unsqueeze(1)
+    for _ in range(3):
+        dx = g[..., :, 1:] - g[..., :, :-1]
+        dy = g[..., 1:, :] - g[..., :-1, :]
+        energy = (dx[..., :-1, :] ** 2 + dy[..., :, :-1] ** 2).sqrt().flatten(1)
+        texture += [energy.mean(1), energy.std(1)]
+        g = F.avg_pool2d(g, 2)
+    grey_BN = grey.flatten(1)
+    fractions = [(grey_BN > 0.85).float().mean(1), (hed[:, 0] > 0.5).float().mean(1)]
+    bins = torch.bucketize(grey_BN.contiguous(), torch.linspace(0, 1, 9)[1:-1])
+    hist = F.one_hot(bins, 8).float().mean(1)
+    return torch.cat([stats(rgb), stats(hed), torch.stack(texture + fractions, 1), hist], dim=1)
+
+
+def test_features_equal_their_definition_on_real_looking_patches():
+    rng = np.random.default_rng(0)
+    # H&E-like: pink/purple stroma and nuclei, white background, and a flat patch (ties in every quantile)
+    patches = rng.integers(0, 256, (5, 224, 224, 3), dtype=np.uint8)
+    patches[1] = np.clip(rng.normal([200, 120, 180], 25, (224, 224, 3)), 0, 255).astype(np.uint8)
+    patches[2] = 245
+    patches[3, :112] = 250
+    encoder = get_encoder("color_texture")
+    with torch.inference_mode():
+        x = encoder.preprocess(torch.from_numpy(patches))
+        got, expected = encoder.net(x), definition(x)
+    assert got.shape == (5, N_FEATURES)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 12544])
+def test_quantiles_by_selection_equal_torch_quantile(n):
+    x = torch.from_numpy(np.random.default_rng(n).normal(size=(3, 2, n)).astype(np.float32))
+    q = torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0])
+    torch.testing.assert_close(quantiles(x, q), torch.quantile(x, q, dim=-1).permute(1, 2, 0))
