@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,14 +27,11 @@ from .._geometry import (
 )
 from .._logging import logger
 from .._tables import section_mask
-from .._validate import check_key, check_overwrite, get_table, sections_of
+from .._validate import check_overwrite, get_table, sections_of
+from ._patch_reader import PatchReader
 
 if TYPE_CHECKING:
-    from anndata import AnnData
     from spatialdata import SpatialData
-
-#: Fill value of patch pixels outside the image (white, like slide background).
-PAD_VALUE = 255
 
 
 @supports_copy
@@ -205,9 +203,11 @@ def read_patches(
         Where :func:`extract_patches` wrote the geometry.
     """
     table = get_table(sdata, table_key)
-    reader = _PatchReader(sdata, table, patches_key)
-    rows = np.arange(table.n_obs) if indices is None else np.asarray(indices, dtype=int)
-    return reader.read(rows)
+    reader = PatchReader(sdata, table, patches_key)
+    try:
+        return reader.read(np.arange(table.n_obs) if indices is None else np.asarray(indices, dtype=int))
+    finally:
+        reader.close()
 
 
 def iter_patches(
@@ -216,52 +216,27 @@ def iter_patches(
     batch_size: int = 64,
     table_key: str = _keys.PANEL_TABLE,
     patches_key: str = _keys.PATCHES,
+    prefetch: bool = True,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield ``(rows, patches)`` batches over all spots, reading each batch lazily from the image pyramids."""
+    """Yield ``(rows, patches)`` batches over all spots, reading each batch lazily from the image pyramids.
+
+    Each image chunk is decoded once however many patches overlap it (see :class:`PatchReader`); with ``prefetch``,
+    the next batch is read on a background thread while the caller works on the current one.
+    """
     table = get_table(sdata, table_key)
-    reader = _PatchReader(sdata, table, patches_key)
-    for start in range(0, table.n_obs, batch_size):
-        rows = np.arange(start, min(start + batch_size, table.n_obs))
-        yield rows, reader.read(rows)
-
-
-class _PatchReader:
-    """Reads patch windows from image pyramid levels and resamples them."""
-
-    def __init__(self, sdata: SpatialData, table: AnnData, patches_key: str) -> None:
-        check_key(table.obsm, patches_key, where="table.obsm", hint="Run `genar.pp.extract_patches` first.")
-        self.boxes = np.asarray(table.obsm[patches_key], dtype=float)
-        self.params = table.uns[patches_key]["params"]
-        self.sections = table.obs[_keys.SECTION].astype(str).to_numpy()
-        self.levels = {}
-        for section, p in self.params["sections"].items():
-            levels = image_levels(sdata.images[p["image_key"]])
-            level = levels[p["level"]]
-            self.levels[section] = (level.data, levels[0].shape[-1] / level.shape[-1])
-
-    def read(self, rows: np.ndarray) -> np.ndarray:
-        import dask
-        from PIL import Image
-
-        size = self.params["patch_px"]
-        windows, plans = [], []
-        for row in rows:
-            data, factor = self.levels[self.sections[row]]
-            box = self.boxes[row] / factor
-            lo = np.floor(box[:2]).astype(int)
-            hi = np.ceil(box[2:]).astype(int)
-            height, width = data.shape[-2:]
-            clo = np.maximum(lo, 0)
-            chi = np.minimum(hi, (width, height))
-            windows.append(data[:3, clo[1] : max(chi[1], clo[1]), clo[0] : max(chi[0], clo[0])])
-            plans.append((lo, hi, clo, box))
-        pixels = dask.compute(*windows, scheduler="threads") if windows else ()
-        out = np.empty((len(rows), size, size, 3), dtype=np.uint8)
-        for i, (win, (lo, hi, clo, box)) in enumerate(zip(pixels, plans, strict=True)):
-            canvas = np.full((hi[1] - lo[1], hi[0] - lo[0], 3), PAD_VALUE, dtype=np.uint8)
-            h, w = win.shape[-2:]
-            oy, ox = clo[1] - lo[1], clo[0] - lo[0]
-            canvas[oy : oy + h, ox : ox + w] = np.moveaxis(np.asarray(win, dtype=np.uint8), 0, -1)
-            sub = (box[0] - lo[0], box[1] - lo[1], box[2] - lo[0], box[3] - lo[1])
-            out[i] = np.asarray(Image.fromarray(canvas).resize((size, size), Image.Resampling.BILINEAR, box=sub))
-        return out
+    reader = PatchReader(sdata, table, patches_key)
+    batches = [np.arange(start, min(start + batch_size, table.n_obs)) for start in range(0, table.n_obs, batch_size)]
+    try:
+        if not prefetch:
+            for rows in batches:
+                yield rows, reader.read(rows)
+            return
+        with ThreadPoolExecutor(max_workers=1) as ahead:
+            pending = ahead.submit(reader.read, batches[0]) if batches else None
+            for k, rows in enumerate(batches):
+                patches = pending.result()
+                if k + 1 < len(batches):
+                    pending = ahead.submit(reader.read, batches[k + 1])
+                yield rows, patches
+    finally:
+        reader.close()

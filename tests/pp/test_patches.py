@@ -184,3 +184,67 @@ def test_patch_boxes_are_a_shapes_element_over_the_image(panel, tmp_path, caplog
         genar.pp.extract_patches(panel, size_um=30.0, patch_px=21)
     assert "replacing shapes element 'S0_genar_patches'" in caplog.text
     np.testing.assert_allclose(np.ptp(panel.shapes["S0_genar_patches"].geometry.bounds[["minx", "maxx"]], axis=1), 30)
+
+
+def _reference_patch(rgb_HWC: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+    """A patch cut straight from the whole image in memory (white outside it), resampled as the reader does."""
+    from PIL import Image
+
+    lo, hi = np.floor(box[:2]).astype(int), np.ceil(box[2:]).astype(int)
+    canvas = np.full((hi[1] - lo[1], hi[0] - lo[0], 3), 255, np.uint8)
+    y0, y1 = max(lo[1], 0), min(hi[1], rgb_HWC.shape[0])
+    x0, x1 = max(lo[0], 0), min(hi[0], rgb_HWC.shape[1])
+    canvas[y0 - lo[1] : y1 - lo[1], x0 - lo[0] : x1 - lo[0]] = rgb_HWC[y0:y1, x0:x1]
+    sub = (box[0] - lo[0], box[1] - lo[1], box[2] - lo[0], box[3] - lo[1])
+    return np.asarray(Image.fromarray(canvas).resize((size, size), Image.Resampling.BILINEAR, box=sub))
+
+
+@pytest.mark.parametrize("cache_bytes", [None, 3 * 32 * 32 * 3])  # the default, and room for three chunks only
+def test_overlapping_patches_decode_each_chunk_once(cache_bytes):
+    """Dense, heavily overlapping windows (as Visium HD bins) read the same pixels as a cut from the whole image."""
+    from spatialdata import SpatialData
+    from spatialdata.models import Image2DModel
+
+    from genar.pp import _patch_reader
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (3, 200, 232), dtype=np.uint8)
+    image = Image2DModel.parse(rgb, dims=("c", "y", "x"), chunks=(3, 32, 32))
+    sdata = SpatialData(images={"slide": image})
+    genar.pp.make_spots(
+        sdata,
+        "slide",
+        pixel_size_um=1.0,
+        diameter_um=8,
+        spacing_um=8,
+        grid="square",
+        shape="square",
+        tissue_mask=np.ones((25, 29), bool),
+    )
+    genar.pp.extract_patches(sdata, size_um=21.0, patch_px=24)  # 21 µm windows, 8 µm apart: each pixel in ~7 patches
+    table = sdata.tables["genar"]
+    reader = _patch_reader.PatchReader(sdata, table, "genar_patches")
+    if cache_bytes is not None:
+        reader.levels["slide"][0].cache_bytes = cache_bytes
+    got = np.concatenate([reader.read(rows) for rows in np.array_split(np.arange(table.n_obs), 7)])
+    reader.close()
+    expected = np.stack([_reference_patch(np.moveaxis(rgb, 0, -1), b, 24) for b in table.obsm["genar_patches"]])
+    np.testing.assert_array_equal(got, expected)
+    level = reader.levels["slide"][0]
+    touched = {
+        k
+        for b in table.obsm["genar_patches"]
+        for k in level.chunks_of(
+            max(int(np.floor(b[1])), 0),
+            min(int(np.ceil(b[3])), 200),
+            max(int(np.floor(b[0])), 0),
+            min(int(np.ceil(b[2])), 232),
+        )
+    }
+    assert level.decoded == len(touched) == 7 * 8  # every chunk of the 200 × 232 image, once
+    if cache_bytes is not None:  # batches in row order move down the image: chunks above are dropped, never re-read
+        assert len(level.cache) < len(touched)
+    # iter_patches reads ahead on a thread and yields the same batches in order
+    batches = list(genar.pp.iter_patches(sdata, batch_size=50))
+    np.testing.assert_array_equal(np.concatenate([p for _, p in batches]), expected)
+    assert np.array_equal(np.concatenate([r for r, _ in batches]), np.arange(table.n_obs))

@@ -1,0 +1,140 @@
+"""Reading patch windows from image pyramids chunk by chunk, so each chunk is decoded once per slide region.
+
+However many patches overlap an image chunk (Visium HD bins overlap heavily), it is decoded once and kept while nearby
+patches still need it.
+
+A batch's windows are mapped onto the chunk grid of their pyramid level; the chunks not yet in memory are decoded
+together (one dask computation), then every patch is cut from them and resampled on a thread pool (PIL
+releases the GIL), so reading uses every core and never runs Python per pixel.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .. import _keys
+from .._geometry import image_levels
+from .._validate import check_key
+
+if TYPE_CHECKING:
+    from anndata import AnnData
+    from spatialdata import SpatialData
+
+#: Fill value of patch pixels outside the image (white, like slide background).
+PAD_VALUE = 255
+#: dask scheduler that decodes a batch's chunks: measured 3.1 ms per 512 px zstd chunk synchronously against 6.3 ms
+#: on dask's thread pool (the decoding holds the GIL long enough that threads only add scheduling), on 2 cores.
+DECODE_SCHEDULER = "synchronous"
+#: Decoded image chunks kept in memory between batches, in bytes (a 512 × 512 RGB chunk is 0.75 MiB).
+CHUNK_CACHE_BYTES = 256 * 2**20
+
+
+class ChunkedLevel:
+    """One pyramid level: its chunk grid, and the decoded chunks (``(3, h, w)`` uint8) least recently used first."""
+
+    def __init__(self, data, *, cache_bytes: int = CHUNK_CACHE_BYTES) -> None:
+        self.data = data[:3] if data.shape[0] > 3 else data
+        self.y_edges = np.concatenate([[0], np.cumsum(self.data.chunks[1])])
+        self.x_edges = np.concatenate([[0], np.cumsum(self.data.chunks[2])])
+        self.cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self.cache_bytes = cache_bytes
+        self.decoded = 0  # chunks decoded so far (the benchmark reports it)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.data.shape[1]), int(self.data.shape[2])
+
+    def chunks_of(self, y0: int, y1: int, x0: int, x1: int) -> list[tuple[int, int]]:
+        """Grid indices of the chunks that the window ``[y0, y1) × [x0, x1)`` (inside the image) touches."""
+        if y1 <= y0 or x1 <= x0:
+            return []
+        iy = range(np.searchsorted(self.y_edges, y0, "right") - 1, np.searchsorted(self.y_edges, y1 - 1, "right"))
+        ix = range(np.searchsorted(self.x_edges, x0, "right") - 1, np.searchsorted(self.x_edges, x1 - 1, "right"))
+        return [(i, j) for i in iy for j in ix]
+
+    def load(self, keys: set[tuple[int, int]]) -> None:
+        """Decode the chunks of ``keys`` not in memory (together), then drop the least recently used others."""
+        import dask
+
+        missing = sorted(k for k in keys if k not in self.cache)
+        if missing:
+            blocks = dask.compute(*(self.data.blocks[:, i, j] for i, j in missing), scheduler=DECODE_SCHEDULER)
+            for key, block in zip(missing, blocks, strict=True):
+                self.cache[key] = np.asarray(block, dtype=np.uint8)
+            self.decoded += len(missing)
+        for key in keys:
+            self.cache.move_to_end(key)
+        held = sum(block.nbytes for block in self.cache.values())
+        while held > self.cache_bytes and len(self.cache) > len(keys):
+            _, block = self.cache.popitem(last=False)
+            held -= block.nbytes
+
+    def cut(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """The window ``[lo, hi)`` (x, y; may reach beyond the image) as ``(h, w, 3)``, padded white outside."""
+        canvas = np.full((3, hi[1] - lo[1], hi[0] - lo[0]), PAD_VALUE, dtype=np.uint8)
+        height, width = self.shape
+        y0, y1 = max(lo[1], 0), min(hi[1], height)
+        x0, x1 = max(lo[0], 0), min(hi[0], width)
+        for i, j in self.chunks_of(y0, y1, x0, x1):
+            cy0, cx0 = self.y_edges[i], self.x_edges[j]
+            block = self.cache[i, j]
+            ya, yb = max(y0, cy0), min(y1, cy0 + block.shape[1])
+            xa, xb = max(x0, cx0), min(x1, cx0 + block.shape[2])
+            canvas[:, ya - lo[1] : yb - lo[1], xa - lo[0] : xb - lo[0]] = block[
+                :, ya - cy0 : yb - cy0, xa - cx0 : xb - cx0
+            ]
+        return np.ascontiguousarray(canvas.transpose(1, 2, 0))  # channels last, as PIL and the encoders take them
+
+
+class PatchReader:
+    """Reads the patches :func:`genar.pp.extract_patches` defined, resampled to ``patch_px``, chunk-aware."""
+
+    def __init__(self, sdata: SpatialData, table: AnnData, patches_key: str, *, n_threads: int | None = None) -> None:
+        check_key(table.obsm, patches_key, where="table.obsm", hint="Run `genar.pp.extract_patches` first.")
+        self.boxes = np.asarray(table.obsm[patches_key], dtype=float)
+        self.params = table.uns[patches_key]["params"]
+        self.sections = table.obs[_keys.SECTION].astype(str).to_numpy()
+        self.levels: dict[str, tuple[ChunkedLevel, float]] = {}
+        for section, p in self.params["sections"].items():
+            levels = image_levels(sdata.images[p["image_key"]])
+            level = levels[p["level"]]
+            self.levels[section] = (ChunkedLevel(level.data), levels[0].shape[-1] / level.shape[-1])
+        self.pool = ThreadPoolExecutor(max_workers=n_threads or min(8, os.cpu_count() or 1))
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """uint8 patches ``(len(rows), patch_px, patch_px, 3)`` of the table rows ``rows``."""
+        rows = np.asarray(rows, dtype=int)
+        plans, needed = [], {}
+        for row in rows:
+            level, factor = self.levels[self.sections[row]]
+            box = self.boxes[row] / factor
+            lo, hi = np.floor(box[:2]).astype(int), np.ceil(box[2:]).astype(int)
+            height, width = level.shape
+            keys = level.chunks_of(max(lo[1], 0), min(hi[1], height), max(lo[0], 0), min(hi[0], width))
+            needed.setdefault(id(level), (level, set()))[1].update(keys)
+            plans.append((level, lo, hi, box))
+        for level, keys in needed.values():
+            level.load(keys)
+        out = np.empty((len(rows), self.params["patch_px"], self.params["patch_px"], 3), dtype=np.uint8)
+        list(self.pool.map(lambda i: self._patch(out, i, *plans[i]), range(len(rows))))
+        return out
+
+    def _patch(self, out: np.ndarray, i: int, level: ChunkedLevel, lo, hi, box) -> None:
+        from PIL import Image
+
+        size = out.shape[1]
+        canvas = level.cut(lo, hi)
+        sub = (box[0] - lo[0], box[1] - lo[1], box[2] - lo[0], box[3] - lo[1])
+        if canvas.shape[:2] == (size, size) and np.allclose(sub, (0, 0, size, size)):
+            out[i] = canvas  # the window is the patch: nothing to resample
+        else:
+            out[i] = np.asarray(Image.fromarray(canvas).resize((size, size), Image.Resampling.BILINEAR, box=sub))
+
+    def close(self) -> None:
+        """Stop the reader's threads."""
+        self.pool.shutdown(wait=False)
