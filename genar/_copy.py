@@ -49,7 +49,9 @@ def supports_copy(func: F) -> F:
 
     signature = inspect.signature(func)
     parameters = [*signature.parameters.values()]
-    parameters.append(inspect.Parameter("copy", inspect.Parameter.KEYWORD_ONLY, default=False, annotation="bool"))
+    copy_parameter = inspect.Parameter("copy", inspect.Parameter.KEYWORD_ONLY, default=False, annotation="bool")
+    variadic = [p for p in parameters if p.kind is inspect.Parameter.VAR_KEYWORD]  # **kwargs stays last
+    parameters = [p for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD] + [copy_parameter, *variadic]
     returned = signature.return_annotation
     returns = "SpatialData | None" if returned in ("None", None) else f"{returned} | SpatialData"
     wrapper.__signature__ = signature.replace(parameters=parameters, return_annotation=returns)

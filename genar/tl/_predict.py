@@ -12,11 +12,13 @@ from .._copy import supports_copy
 from .._docs import doc_params
 from .._keys import PredictionKeys, as_quantiles
 from .._logging import logger
+from .._settings import settings
 from .._tables import section_mask
 from .._validate import check_sections, get_table, sections_of
 from .._version import __version__
 from ._arrays import histology_features, normalised_coords
 from ._checks import check_encoder, check_genes
+from ._distributed import decode_distributed
 from ._write import check_free, nearest_count_in_log_space, write_prediction
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ def predict(
     embedding_key: str = _keys.HISTOLOGY,
     overwrite: bool = False,
     show_progress_bar: bool | None = None,
+    **trainer_kwargs: Any,
 ) -> None:
     """Predict raw counts of the model's genes for the spots of ``sections`` and write them into layers.
 
@@ -148,21 +151,41 @@ def predict(
     calibrated = model.calibration.get("temperature")
     source = "given" if temperature is not None else ("calibrated" if calibrated is not None else "default")
     temperature = float(temperature if temperature is not None else (calibrated or 1.0))
-    decoded, samples = decode(
-        model,
-        histology_features(table, embedding_key)[rows],
-        normalised_coords(table)[rows],
-        keys=keys,
-        point=point,
-        n_paths=n_paths,
-        n_samples=n_samples,
-        keep_samples=keep_samples,
-        sampling={"temperature": temperature, "top_k": top_k},
-        random_state=random_state,
-        batch_size=batch_size,
-        device=device,
-        show_progress_bar=show_progress_bar,
-    )
+    features, coords = histology_features(table, embedding_key)[rows], normalised_coords(table)[rows]
+    if trainer_kwargs:
+        if n_paths != 1 or sampled or device is not None:
+            msg = (
+                f"Decoding in several processes (Trainer arguments {sorted(trainer_kwargs)}) gives the deterministic "
+                f"estimate and counts: `n_paths` and `n_samples` must be 1 and `device` unset (got n_paths={n_paths}, "
+                f"n_samples={n_samples}, device={device!r}); choose the hardware with `accelerator=`."
+            )
+            raise ValueError(msg)
+        estimate, counts = decode_distributed(
+            model,
+            features,
+            coords,
+            point=point,
+            batch_size=batch_size,
+            show_progress_bar=settings.progress(show_progress_bar),
+            trainer_kwargs=trainer_kwargs,
+        )
+        decoded, samples = {keys.layer: counts, keys.estimate: estimate}, None
+    else:
+        decoded, samples = decode(
+            model,
+            features,
+            coords,
+            keys=keys,
+            point=point,
+            n_paths=n_paths,
+            n_samples=n_samples,
+            keep_samples=keep_samples,
+            sampling={"temperature": temperature, "top_k": top_k},
+            random_state=random_state,
+            batch_size=batch_size,
+            device=device,
+            show_progress_bar=show_progress_bar,
+        )
     record = {
         "model_config_hash": model.config.hash(),
         "genar_version": __version__,
@@ -180,6 +203,7 @@ def predict(
         "layers": list(decoded),
         "quantiles": list(keys.quantiles),
         "samples_key": keys.samples if samples is not None else "",
+        "trainer": {k: str(v) for k, v in trainer_kwargs.items()},
     }
     columns = table.var_names.get_indexer(model.genes)
     write_prediction(table, keys, rows, columns, decoded, samples=samples, sampled=sampled, record=record)

@@ -55,3 +55,63 @@ def test_fit_with_two_cpu_processes(prepared, tmp_path):
     table = prepared.tables["genar"]
     genar.tl.predict(prepared, model, sections="S1", show_progress_bar=False)
     assert table.layers["genar_counts"].shape == table.shape
+
+
+PREDICT_SCRIPT = textwrap.dedent(
+    """
+    import os, sys
+    import numpy as np
+    import spatialdata as sd
+    import genar
+
+    genar.settings.verbosity = "info"  # the processes say what they gathered
+    sdata = sd.read_zarr(sys.argv[1])
+    model = genar.GenAR.load(sys.argv[2])
+    genar.tl.predict(
+        sdata, model, batch_size=7, show_progress_bar=False, accelerator="cpu", devices=2, strategy="ddp"
+    )
+    table = sdata.tables["genar"]
+    if int(os.environ.get("LOCAL_RANK", "0")) == 0:  # every process holds the whole result; one writes it
+        np.savez(sys.argv[3], counts=table.layers["genar_counts"], estimate=table.layers["genar_counts_estimate"])
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:zarr v3 autosharding")
+def test_predict_with_two_cpu_processes_equals_one_process(prepared, trained, tmp_path):
+    del prepared.images["S0_image"], prepared.images["S1_image"]
+    prepared.write(tmp_path / "prepared.zarr")
+    trained.save(tmp_path / "model")
+    (tmp_path / "predict.py").write_text(PREDICT_SCRIPT)
+    out = tmp_path / "predicted.npz"
+    result = subprocess.run(
+        [sys.executable, str(tmp_path / "predict.py"), str(tmp_path / "prepared.zarr"), str(tmp_path / "model"), out],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        cwd=tmp_path,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("gathered 80 decoded spots from 2 processes") == 2  # both processes hold every spot
+    distributed = np.load(out)
+    genar.tl.predict(prepared, trained, batch_size=7, show_progress_bar=False)  # one process, no Lightning
+    table = prepared.tables["genar"]
+    np.testing.assert_array_equal(distributed["counts"], table.layers["genar_counts"])
+    np.testing.assert_allclose(distributed["estimate"], table.layers["genar_counts_estimate"], rtol=1e-5, atol=1e-6)
+
+
+def test_predict_through_the_trainer_in_one_process_and_its_limits(prepared, trained):
+    genar.tl.predict(prepared, trained, show_progress_bar=False)
+    table = prepared.tables["genar"]
+    direct = table.layers["genar_counts_estimate"].copy(), table.layers["genar_counts"].copy()
+    genar.tl.predict(
+        prepared, trained, overwrite=True, batch_size=9, show_progress_bar=False, accelerator="cpu", devices=1
+    )
+    np.testing.assert_allclose(table.layers["genar_counts_estimate"], direct[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(table.layers["genar_counts"], direct[1])
+    assert table.uns["genar_predictions"]["genar_counts"]["trainer"] == {"accelerator": "cpu", "devices": "1"}
+    with pytest.raises(ValueError, match=r"`n_paths` and `n_samples` must be 1 and `device` unset.*n_samples=5"):
+        genar.tl.predict(prepared, trained, overwrite=True, n_samples=5, devices=1, accelerator="cpu")
