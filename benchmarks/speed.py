@@ -6,7 +6,12 @@ along the greedy path with the KV cache, and the exact expectation of log2(1 + X
 Inputs are synthetic (random features of the paper's UNI dimension, 1024, and Poisson counts) over the paper's 200 genes
 and scales 1/4/8/40/100/200, with the cap 2000, so every config has the same vocabulary.
 
-Run:  python benchmarks/speed.py [--configs small default paper] [--json]
+With the authors' reference implementation present (``../shared/reference`` beside the checkout, or
+``--reference DIR`` holding its ``ref_speed.py``), the configs it knows (``small``, ``paper``) are also timed with it,
+interleaved with genar's runs round by round on the same machine and at the same batch, and the table gives genar's
+speed over the reference's (median over the rounds of each's median step).
+
+Run:  python benchmarks/speed.py [--configs small default paper] [--rounds 2] [--reference DIR] [--json]
 """
 
 from __future__ import annotations
@@ -14,14 +19,20 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 SCALES = (1, 4, 8, 40, 100, 200)
 N_GENES = 200
 CAP = 2000
 FEATURE_DIM = 1024
+#: The reference's timing script, where the shared folder sits beside the checkout.
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+#: Batches of each phase (genar's and the reference's runs use the same).
+BATCH = {"train": 64, "infer": 256}
 
 
 def make_config(name: str):
@@ -79,7 +90,7 @@ def run_one(config: str, phase: str, steps: int) -> dict:
     module = model.module
     rng = np.random.default_rng(0)
     if phase == "train":
-        batch = 64
+        batch = BATCH["train"]
         plan = GenARTrainingPlan(
             module, cap=CAP, alpha=cfg.alpha, beta=cfg.beta, lr=cfg.lr, micro_batch_size=cfg.micro_batch_size
         )
@@ -96,7 +107,7 @@ def run_one(config: str, phase: str, steps: int) -> dict:
 
         flops = 3 * forward_flops(cfg, batch)
     else:
-        batch = 256
+        batch = BATCH["infer"]
         feats = torch.from_numpy(rng.normal(size=(batch, FEATURE_DIM)).astype(np.float32))
         xy = torch.rand(batch, 2)
         module.eval()
@@ -128,11 +139,28 @@ def run_one(config: str, phase: str, steps: int) -> dict:
     }
 
 
+def run_genar(config: str, phase: str, steps: int) -> dict:
+    """One (config, phase) of genar in a fresh process."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--_child", config, phase, str(steps)], check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_reference(reference: Path, config: str, phase: str, steps: int) -> dict:
+    """The same (config, phase, batch) with the reference's own timing script, in a fresh process."""
+    command = [sys.executable, str(reference / "ref_speed.py"), config, phase, "--steps", str(steps)]
+    out = subprocess.run([*command, "--batch", str(BATCH[phase])], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=["small", "default", "paper"])
     parser.add_argument("--phases", nargs="+", default=["train", "infer"])
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default: 2 for paper, else 5)")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of genar and the reference")
+    parser.add_argument("--reference", type=Path, default=REFERENCE, help="folder with the reference's ref_speed.py")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--_child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -140,33 +168,48 @@ def main() -> None:
         config, phase, steps = args._child
         print(json.dumps(run_one(config, phase, int(steps))))
         return
+    has_reference = (args.reference / "ref_speed.py").is_file()
     peak = matmul_peak_gflops()
     rows = []
     for config in args.configs:
         for phase in args.phases:
             steps = args.steps or (2 if config == "paper" else 5)
-            out = subprocess.run(
-                [sys.executable, __file__, "--_child", config, phase, str(steps)],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            row = json.loads(out.stdout.strip().splitlines()[-1])
+            compare = has_reference and config in ("small", "paper")
+            runs, reference = [], []
+            for _ in range(args.rounds if compare else 1):
+                runs.append(run_genar(config, phase, steps))
+                if compare:
+                    reference.append(run_reference(args.reference, config, phase, steps))
+            row = min(runs, key=lambda r: r["seconds_per_step"])
+            row["spots_per_s_rounds"] = [r["spots_per_s"] for r in runs]
+            row["spots_per_s"] = statistics.median(row["spots_per_s_rounds"])
+            row["gflops"] = statistics.median(r["gflops"] for r in runs)
             row["peak_gflops"] = peak
+            if reference:
+                row["reference_spots_per_s"] = statistics.median(r["spots_per_s"] for r in reference)
+                row["reference_peak_rss_mb"] = max(r["peak_rss_mb"] for r in reference)
+                row["speedup"] = row["spots_per_s"] / row["reference_spots_per_s"]
             rows.append(row)
             if args.json:
                 print(json.dumps(row), flush=True)
     if args.json:
         return
     print(f"fp32 matmul peak measured in this run: {peak:.1f} GFLOP/s")
+    if has_reference:
+        print(f"reference: {args.reference} (ref_speed.py), interleaved with genar, {args.rounds} rounds")
     print(
-        f"{'config':8s} {'phase':6s} {'batch':>5s} {'s/step':>8s} {'spots/s':>8s} {'GFLOP/s':>8s} "
-        f"{'% peak':>7s} {'peak RSS MB':>11s}"
+        f"{'config':8s} {'phase':6s} {'batch':>5s} {'spots/s':>8s} {'GFLOP/s':>8s} {'% peak':>7s} {'RSS MB':>7s} "
+        f"{'ref spots/s':>11s} {'ref RSS MB':>10s} {'genar/ref':>9s}"
     )
     for r in rows:
+        ref = (
+            f"{r['reference_spots_per_s']:11.1f} {r['reference_peak_rss_mb']:10.0f} {r['speedup']:8.1f}x"
+            if "speedup" in r
+            else f"{'–':>11s} {'–':>10s} {'–':>9s}"
+        )
         print(
-            f"{r['config']:8s} {r['phase']:6s} {r['batch']:5d} {r['seconds_per_step']:8.2f} {r['spots_per_s']:8.1f} "
-            f"{r['gflops']:8.1f} {100 * r['gflops'] / peak:6.0f}% {r['peak_rss_mb']:11.0f}"
+            f"{r['config']:8s} {r['phase']:6s} {r['batch']:5d} {r['spots_per_s']:8.1f} {r['gflops']:8.1f} "
+            f"{100 * r['gflops'] / peak:6.0f}% {r['peak_rss_mb']:7.0f} {ref}"
         )
 
 

@@ -226,6 +226,22 @@ def _beside(path: Path, suffix: str) -> Path:
     return Path(path.name.split(".")[0] + suffix)
 
 
+def _command(sub, name: str, *, summary: str, description: str, examples: str) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` shows its description and examples as written."""
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _slide_arguments(p: argparse.ArgumentParser, *, technology: str) -> None:
+    p.add_argument("--technology", default=None, help=f"pseudo-spot geometry for a slide (default: {technology})")
+    p.add_argument("--pixel-size-um", type=float, default=None, help="when the slide's metadata lacks it")
+
+
 def _panel_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-genes", type=int, default=200, help="panel size when the input has none (default: 200)")
     p.add_argument("--train-sections", nargs="+", default=None, help="sections the panel and model learn from")
@@ -234,37 +250,36 @@ def _panel_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_embed(sub) -> None:
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "embed",
-        help="spots, gene panel, patches and histology features of a slide or zarr, into a new zarr",
+        summary="spots, gene panel, patches and histology features of a slide or zarr, into a new zarr",
         description=(
             "A slide gets pseudo-spots over its tissue; a SpatialData zarr with measured counts gets a gene panel and "
             "hierarchy (unless it has one). Then patches and histology features. The input is not modified."
         ),
-        epilog="example:\n  genar embed sections.zarr --train-sections A1 B1 --out sections_embedded.zarr",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples="example:\n  genar embed sections.zarr --train-sections A1 B1 --out sections_embedded.zarr",
     )
     p.add_argument("input", type=Path, help="a slide file (SVS, TIFF, ...) or a SpatialData zarr store")
     p.add_argument("--out", type=Path, default=None, help="output zarr (default: <input name>_embedded.zarr)")
     _panel_arguments(p)
-    p.add_argument("--technology", default=None, help="pseudo-spot geometry for a slide (default: st)")
-    p.add_argument("--pixel-size-um", type=float, default=None, help="when the slide's metadata lacks it")
+    _slide_arguments(p, technology="st")
     p.add_argument("--overwrite", action="store_true", help="replace --out")
 
 
 def _add_fit(sub) -> None:
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "fit",
-        help="train GenAR on a SpatialData zarr with measured counts and save the model",
+        summary="train GenAR on a SpatialData zarr with measured counts and save the model",
         description=(
             "Runs what the zarr still lacks (panel, hierarchy, patches, features), trains GenAR on --train-sections "
             "(the best epoch chosen on --val-sections) and saves the model folder. The input is not modified."
         ),
-        epilog=(
+        examples=(
             "example:\n  genar fit sections.zarr --train-sections A1 B1 --val-sections C1 --model-out model "
             "--out sections_embedded.zarr"
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input", type=Path, help="a SpatialData zarr store with raw counts")
     p.add_argument("--model-out", type=Path, required=True, help="model folder to write")
@@ -278,26 +293,25 @@ def _add_fit(sub) -> None:
 
 
 def _add_predict(sub) -> None:
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "predict",
-        help="predict raw counts for a slide or a zarr's spots with a saved model, into a new zarr",
+        summary="predict raw counts for a slide or a zarr's spots with a saved model, into a new zarr",
         description=(
             "A slide (SVS, TIFF, ...) gets pseudo-spots with the geometry of the model's spots; a SpatialData zarr "
             "keeps its spots, and where it has measured counts for the model's genes the prediction is scored. The "
             "input is not modified."
         ),
-        epilog=(
+        examples=(
             "examples:\n  genar predict slide.svs --model genar_out/model --out slide_genar.zarr\n"
             "  genar predict sections_embedded.zarr --model model --sections C1 --out C1_genar.zarr"
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input", type=Path, help="a slide file or a SpatialData zarr store")
     p.add_argument("--model", type=Path, required=True, help="a model folder (model.save, or the demo's out/model)")
     p.add_argument("--out", type=Path, default=None, help="output zarr (default: <input name>_genar.zarr)")
     p.add_argument("--sections", nargs="+", default=None, help="sections of a zarr to predict (default: all)")
-    p.add_argument("--technology", default=None, help="pseudo-spot geometry (default: that of the model's spots)")
-    p.add_argument("--pixel-size-um", type=float, default=None, help="when the slide's metadata lacks it")
+    _slide_arguments(p, technology="that of the model's spots")
     p.add_argument("--overwrite", action="store_true", help="replace --out")
 
 

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from .._hub import hub_error_message
 from ._io import MANIFEST, WEIGHTS
-
-if TYPE_CHECKING:
-    from ._genar import GenAR
 
 #: Prefix of a Hub address in :meth:`genar.GenAR.load`.
 HUB_PREFIX = "hf://"
@@ -73,7 +70,7 @@ def _advice(repo_id: str) -> str:
 
 
 def push(
-    model: GenAR,
+    model: Any,
     repo_id: str,
     *,
     revision: str | None,
@@ -82,7 +79,7 @@ def push(
     commit_message: str | None,
     create_pr: bool,
 ) -> str:
-    """Save ``model`` with a model card into a temporary folder and commit it to ``repo_id``; returns the commit URL."""
+    """Save ``model`` (a trained :class:`genar.GenAR`) with a model card and commit both to ``repo_id``; its URL."""
     import tempfile
 
     hub = _require_hub()
@@ -111,7 +108,7 @@ def push(
     return str(info.pr_url or info.commit_url)
 
 
-def model_card(model: GenAR, repo_id: str) -> str:
+def model_card(model: Any, repo_id: str) -> str:
     """A Hugging Face model card: what the model predicts, from which features, trained how, and how to load it."""
     from .._version import __version__
 
