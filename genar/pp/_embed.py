@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,6 +13,7 @@ from .._docs import doc_params
 from .._logging import logger
 from .._settings import settings
 from .._validate import check_key, check_overwrite, get_table
+from ._embed_distributed import embed_distributed
 from ._patches import iter_patches
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ def embed_patches(
     key_added: str = _keys.HISTOLOGY,
     overwrite: bool = False,
     show_progress_bar: bool | None = None,
+    **trainer_kwargs: Any,
 ) -> None:
     """Embed every spot's H&E patch with a histology encoder.
 
@@ -56,6 +58,12 @@ def embed_patches(
         Key of the outputs.
     {overwrite}
     {show_progress_bar}
+    **trainer_kwargs
+        Arguments of :class:`lightning.Trainer` to embed in several processes, GPUs or nodes with
+        ``Trainer.predict``, as :func:`genar.tl.fit` trains and :func:`genar.tl.predict` decodes:
+        ``accelerator="gpu", devices=4, strategy="ddp"`` (from a script; Lightning launches it once per process).
+        Each process reads and embeds its share of the batches; every process gets all features in row order,
+        equal to one process's.
 
     Returns
     -------
@@ -80,15 +88,33 @@ def embed_patches(
         msg = f"`batch_size` must be at least 1; got {batch_size}."
         raise ValueError(msg)
     info = describe(encoder)
-    dev = resolve_device(device)
-    model = get_encoder(encoder).to(dev)
-    features = np.empty((table.n_obs, info["dim"]), dtype=np.float32)
     show = settings.progress(show_progress_bar)
-    with tqdm(total=table.n_obs, desc=f"embed ({info['name']})", unit="patch", disable=not show) as bar:
-        for rows, patches in iter_patches(sdata, batch_size=batch_size, table_key=table_key, patches_key=patches_key):
-            feats = model(torch.from_numpy(patches).to(dev))
-            features[rows] = feats.cpu().numpy()
-            bar.update(len(rows))
+    if trainer_kwargs:
+        if device is not None:
+            msg = f"Pass the hardware of a distributed embedding as `accelerator=`, not `device`={device!r}."
+            raise ValueError(msg)
+        dev = trainer_kwargs.get("accelerator", "auto")
+        features = embed_distributed(
+            sdata,
+            table,
+            get_encoder(encoder),
+            info["dim"],
+            batch_size=batch_size,
+            patches_key=patches_key,
+            show_progress_bar=show,
+            trainer_kwargs=trainer_kwargs,
+        )
+    else:
+        dev = resolve_device(device)
+        model = get_encoder(encoder).to(dev)
+        features = np.empty((table.n_obs, info["dim"]), dtype=np.float32)
+        with tqdm(total=table.n_obs, desc=f"embed ({info['name']})", unit="patch", disable=not show) as bar:
+            for rows, patches in iter_patches(
+                sdata, batch_size=batch_size, table_key=table_key, patches_key=patches_key
+            ):
+                feats = model(torch.from_numpy(patches).to(dev))
+                features[rows] = feats.cpu().numpy()
+                bar.update(len(rows))
     if not np.isfinite(features).all():
         msg = f"Encoder {info['name']!r} produced non-finite features; check the images and the encoder weights."
         raise FloatingPointError(msg)

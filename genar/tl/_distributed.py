@@ -9,14 +9,13 @@ returns the whole result in the table's row order, equal to what one process com
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any, Literal
 
 import lightning as L
 import numpy as np
 import torch
 
-from .._logging import logger
+from .._distributed import gather_rows, predict_shares
 from ._write import nearest_count_in_log_space
 
 if TYPE_CHECKING:
@@ -40,38 +39,18 @@ def decode_distributed(
         torch.arange(len(features)), torch.from_numpy(np.asarray(features)), torch.from_numpy(np.asarray(coords))
     )
     loader = DataLoader(data, batch_size=batch_size, shuffle=False)
-    settings = {
-        "logger": False,
-        "enable_checkpointing": False,
-        "enable_model_summary": False,
-        "enable_progress_bar": show_progress_bar,
-        **trainer_kwargs,
-    }
-    trainer = L.Trainer(**settings)
-    with warnings.catch_warnings():
-        # Lightning's prediction loop calls a torch pytree API that torch has deprecated; nothing a user can act on
-        warnings.filterwarnings(
-            "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning
-        )
-        shares = trainer.predict(DecodingPlan(model, point=point), loader)
-    rows = np.concatenate([s["rows"] for s in shares]) if shares else np.empty(0, int)
-    estimate = np.concatenate([s["estimate"] for s in shares]) if shares else np.empty((0, len(model.genes)))
-    counts = np.concatenate([s["counts"] for s in shares]) if shares else np.empty((0, len(model.genes)))
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        gathered: list[Any] = [None] * torch.distributed.get_world_size()
-        torch.distributed.all_gather_object(gathered, (rows, estimate, counts))
-        rows = np.concatenate([g[0] for g in gathered])
-        estimate = np.concatenate([g[1] for g in gathered])
-        counts = np.concatenate([g[2] for g in gathered])
-        logger.info("gathered %d decoded spots from %d processes", len(np.unique(rows)), len(gathered))
-    out_estimate = np.full((len(features), len(model.genes)), np.nan, dtype=np.float32)
-    out_counts = np.zeros((len(features), len(model.genes)), dtype=np.int32)
-    out_estimate[rows], out_counts[rows] = estimate, counts  # a spot decoded twice (sampler padding) is equal twice
-    missing = np.setdiff1d(np.arange(len(features)), rows)
-    if missing.size:
-        msg = f"{missing.size} spots were decoded by no process (e.g. rows {missing[:5].tolist()}); this is a bug."
-        raise RuntimeError(msg)
-    return out_estimate, out_counts
+    shares = predict_shares(
+        trainer_kwargs, DecodingPlan(model, point=point), loader, show_progress_bar=show_progress_bar
+    )
+    n, g = len(features), len(model.genes)
+    out = gather_rows(
+        shares,
+        n,
+        "decoded spots",
+        estimate=np.full((n, g), np.nan, dtype=np.float32),
+        counts=np.zeros((n, g), dtype=np.int32),
+    )
+    return out["estimate"], out["counts"]
 
 
 class DecodingPlan(L.LightningModule):

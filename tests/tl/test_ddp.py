@@ -115,3 +115,54 @@ def test_predict_through_the_trainer_in_one_process_and_its_limits(prepared, tra
     assert table.uns["genar_predictions"]["genar_counts"]["trainer"] == {"accelerator": "cpu", "devices": "1"}
     with pytest.raises(ValueError, match=r"`n_paths` and `n_samples` must be 1 and `device` unset.*n_samples=5"):
         genar.tl.predict(prepared, trained, overwrite=True, n_samples=5, devices=1, accelerator="cpu")
+
+
+EMBED_SCRIPT = textwrap.dedent(
+    """
+    import os, sys
+    import numpy as np
+    import spatialdata as sd
+    import genar
+
+    genar.settings.verbosity = "info"
+    sdata = sd.read_zarr(sys.argv[1])
+    genar.pp.embed_patches(
+        sdata, encoder="color_texture", key_added="X_ddp", batch_size=16, show_progress_bar=False,
+        accelerator="cpu", devices=2, strategy="ddp",
+    )
+    if int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        np.save(sys.argv[2], sdata.tables["genar"].obsm["X_ddp"])
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:zarr v3 autosharding")
+def test_embed_with_two_cpu_processes_equals_one_process(prepared, tmp_path):
+    prepared.write(tmp_path / "prepared.zarr")  # with its images: the processes read the patches themselves
+    (tmp_path / "embed.py").write_text(EMBED_SCRIPT)
+    out = tmp_path / "features.npy"
+    result = subprocess.run(
+        [sys.executable, str(tmp_path / "embed.py"), str(tmp_path / "prepared.zarr"), str(out)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        cwd=tmp_path,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("gathered 80 embedded patches from 2 processes") == 2
+    table = prepared.tables["genar"]
+    np.testing.assert_allclose(np.load(out), table.obsm["X_histology"], rtol=1e-5, atol=1e-6)  # one process's
+
+
+def test_embed_through_the_trainer_in_one_process(prepared):
+    table = prepared.tables["genar"]
+    genar.pp.embed_patches(
+        prepared, encoder="color_texture", key_added="X_trainer", show_progress_bar=False, accelerator="cpu", devices=1
+    )
+    np.testing.assert_allclose(table.obsm["X_trainer"], table.obsm["X_histology"], rtol=1e-5, atol=1e-6)
+    assert table.uns["X_trainer"]["params"]["device"] == "cpu"
+    with pytest.raises(ValueError, match=r"as `accelerator=`, not `device`='cpu'"):
+        genar.pp.embed_patches(prepared, encoder="color_texture", key_added="X2", device="cpu", devices=1)
