@@ -30,23 +30,31 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.slow
-@pytest.mark.filterwarnings("ignore:zarr v3 autosharding")  # anndata announcing a future default while writing
-def test_fit_with_two_cpu_processes(prepared, tmp_path):
-    del prepared.images["S0_image"], prepared.images["S1_image"]  # the script needs the table only
-    prepared.write(tmp_path / "prepared.zarr")
-    (tmp_path / "train.py").write_text(SCRIPT)
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+def run_script(tmp_path, name: str, script: str, *args) -> str:
+    """Run ``script`` as ``python name args`` in ``tmp_path`` (Lightning launches the other processes from it).
+
+    Returns its standard error, after checking it succeeded.
+    """
+    (tmp_path / name).write_text(script)
     result = subprocess.run(
-        [sys.executable, str(tmp_path / "train.py"), str(tmp_path / "prepared.zarr"), str(tmp_path / "model")],
+        [sys.executable, str(tmp_path / name), *map(str, args)],
         capture_output=True,
         text=True,
-        env=env,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
         cwd=tmp_path,
         timeout=300,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    return result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:zarr v3 autosharding")  # anndata announcing a future default while writing
+def test_fit_with_two_cpu_processes(prepared, tmp_path):
+    del prepared.images["S0_image"], prepared.images["S1_image"]  # the script needs the table only
+    prepared.write(tmp_path / "prepared.zarr")
+    run_script(tmp_path, "train.py", SCRIPT, tmp_path / "prepared.zarr", tmp_path / "model")
     model = genar.GenAR.load(tmp_path / "model")
     assert model.train_info["world_size"] == 2
     assert model.train_info["n_train_spots"] == 40
@@ -83,19 +91,9 @@ def test_predict_with_two_cpu_processes_equals_one_process(prepared, trained, tm
     del prepared.images["S0_image"], prepared.images["S1_image"]
     prepared.write(tmp_path / "prepared.zarr")
     trained.save(tmp_path / "model")
-    (tmp_path / "predict.py").write_text(PREDICT_SCRIPT)
     out = tmp_path / "predicted.npz"
-    result = subprocess.run(
-        [sys.executable, str(tmp_path / "predict.py"), str(tmp_path / "prepared.zarr"), str(tmp_path / "model"), out],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        cwd=tmp_path,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stderr.count("gathered 80 decoded spots from 2 processes") == 2  # both processes hold every spot
+    said = run_script(tmp_path, "predict.py", PREDICT_SCRIPT, tmp_path / "prepared.zarr", tmp_path / "model", out)
+    assert said.count("gathered 80 decoded spots from 2 processes") == 2  # both processes hold every spot
     distributed = np.load(out)
     genar.tl.predict(prepared, trained, batch_size=7, show_progress_bar=False)  # one process, no Lightning
     table = prepared.tables["genar"]
@@ -140,19 +138,9 @@ EMBED_SCRIPT = textwrap.dedent(
 @pytest.mark.filterwarnings("ignore:zarr v3 autosharding")
 def test_embed_with_two_cpu_processes_equals_one_process(prepared, tmp_path):
     prepared.write(tmp_path / "prepared.zarr")  # with its images: the processes read the patches themselves
-    (tmp_path / "embed.py").write_text(EMBED_SCRIPT)
     out = tmp_path / "features.npy"
-    result = subprocess.run(
-        [sys.executable, str(tmp_path / "embed.py"), str(tmp_path / "prepared.zarr"), str(out)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        cwd=tmp_path,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stderr.count("gathered 80 embedded patches from 2 processes") == 2
+    said = run_script(tmp_path, "embed.py", EMBED_SCRIPT, tmp_path / "prepared.zarr", out)
+    assert said.count("gathered 80 embedded patches from 2 processes") == 2
     table = prepared.tables["genar"]
     np.testing.assert_allclose(np.load(out), table.obsm["X_histology"], rtol=1e-5, atol=1e-6)  # one process's
 
