@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .._distributed import gather_rows, predict_shares
-from ._write import nearest_count_in_log_space
+from ._point import point_prediction
 
 if TYPE_CHECKING:
     from ..model import GenAR
@@ -67,9 +67,5 @@ class DecodingPlan(L.LightningModule):
         rows, feats, xy = batch
         feats_np, xy_np = feats.cpu().numpy(), xy.cpu().numpy()
         common = {"batch_size": len(rows), "device": self.device, "show_progress_bar": False}
-        estimate = self.genar.predict_estimate(feats_np, xy_np, **common)
-        if self.point == "mode":
-            counts = self.genar.predict_counts(feats_np, xy_np, n_samples=1, greedy=True, **common)[0]
-        else:
-            counts = nearest_count_in_log_space(estimate, self.genar.cap)
+        estimate, counts = point_prediction(self.genar, feats_np, xy_np, point=self.point, **common)
         return {"rows": rows.cpu().numpy(), "estimate": estimate, "counts": np.asarray(counts, dtype=np.int32)}

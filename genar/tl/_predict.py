@@ -19,7 +19,8 @@ from .._version import __version__
 from ._arrays import histology_features, normalised_coords
 from ._checks import check_encoder, check_genes
 from ._distributed import decode_distributed
-from ._write import check_free, nearest_count_in_log_space, write_prediction
+from ._point import point_prediction
+from ._write import check_free, write_prediction
 
 if TYPE_CHECKING:
     import torch
@@ -230,11 +231,7 @@ def decode(
     The estimate and the integer counts always; with ``n_samples`` > 1 the samples are summarised batch by batch
     into their mean and the quantiles of ``keys``, so memory holds one batch of samples besides the kept ones.
     """
-    estimate = model.predict_estimate(features, coords, n_paths=n_paths, **common)
-    if point == "mode":
-        counts = model.predict_counts(features, coords, n_samples=1, greedy=True, **common)[0]
-    else:
-        counts = nearest_count_in_log_space(estimate, model.cap)
+    estimate, counts = point_prediction(model, features, coords, point=point, n_paths=n_paths, **common)
     layers = {keys.layer: counts, keys.estimate: estimate}
     if n_samples == 1:
         return layers, None
