@@ -4,7 +4,7 @@ from ._attention import KVCache, SelfAttention
 from ._blocks import AdaLNBlock, Condition, sinusoidal
 from ._genar import GenARModule, choose_tokens
 from ._scales import block_causal_mask, group_means, level_index, pooling_matrix, transfer_matrix
-from ._targets import banded_kl, floor_ceil_target, gaussian_band_width, gaussian_target, head_banded_kl
+from ._targets import banded_kl, floor_ceil_target, gaussian_band_width, gaussian_target, head_scale_kl
 
 __all__ = [
     "AdaLNBlock",
@@ -19,7 +19,7 @@ __all__ = [
     "gaussian_band_width",
     "gaussian_target",
     "group_means",
-    "head_banded_kl",
+    "head_scale_kl",
     "level_index",
     "pooling_matrix",
     "sinusoidal",

@@ -90,11 +90,21 @@ class SelfAttention(nn.Module):
         q, k, v = self.qkv(x_BLC).view(B, L, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
         if cache is not None:
             k, v = cache.append(layer, k, v)  # everything cached is at a coarser or the same scale: no mask
-        if unmasked_from is None or mask_LL is None:
-            out_BHLd = F.scaled_dot_product_attention(q, k, v, attn_mask=mask_LL)
+        if x_BLC.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # mixed precision on the CPU: the attention itself stays float32 (the CPU kernel's bfloat16 backward
+            # is about twice as slow as its float32 one), the projections around it take autocast's dtype
+            with torch.autocast("cpu", enabled=False):
+                out_BHLd = _attend(q.float(), k.float(), v.float(), mask_LL, unmasked_from)
         else:
-            n = unmasked_from
-            coarse = F.scaled_dot_product_attention(q[:, :, :n], k[:, :, :n], v[:, :, :n], attn_mask=mask_LL[:n, :n])
-            fine = F.scaled_dot_product_attention(q[:, :, n:], k, v)
-            out_BHLd = torch.cat([coarse, fine], dim=2)
+            out_BHLd = _attend(q, k, v, mask_LL, unmasked_from)
         return self.proj(out_BHLd.transpose(1, 2).reshape(B, L, C))
+
+
+def _attend(q, k, v, mask_LL: torch.Tensor | None, unmasked_from: int | None) -> torch.Tensor:
+    """``scaled_dot_product_attention`` under ``mask_LL``, split at ``unmasked_from`` (see :class:`SelfAttention`)."""
+    if unmasked_from is None or mask_LL is None:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask_LL)
+    n = unmasked_from
+    coarse = F.scaled_dot_product_attention(q[:, :, :n], k[:, :, :n], v[:, :, :n], attn_mask=mask_LL[:n, :n])
+    fine = F.scaled_dot_product_attention(q[:, :, n:], k, v)
+    return torch.cat([coarse, fine], dim=2)

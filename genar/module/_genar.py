@@ -170,7 +170,7 @@ class GenARModule(nn.Module):
     ) -> torch.Tensor:
         """The input of the output layer ``self.head``, ``(B, L', width)``: :meth:`forward` without the head.
 
-        Training feeds it to :func:`~genar.module.head_banded_kl`, which never materialises the logits.
+        Training feeds it to :func:`~genar.module.head_scale_kl`, which never materialises the logits.
         """
         K = len(self.scales) if n_scales is None else n_scales
         L = sum(self.scales[:K])

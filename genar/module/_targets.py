@@ -57,59 +57,104 @@ def banded_kl(logits_BNV: torch.Tensor, idx_BNW: torch.Tensor, weight_BNW: torch
     return cross + entropy
 
 
-#: Rows of logits computed at once by :func:`head_banded_kl`: keeps each temporary near 16 MB, under glibc's
+#: Rows of logits computed at once by :func:`head_scale_kl`: keeps each temporary near 16 MB, under glibc's
 #: mmap threshold, so the buffers are reused from the heap instead of being mapped (and page-faulted) anew.
 CHUNK_ELEMENTS = 4 * 1024 * 1024
 
 
-class _HeadBandedKL(torch.autograd.Function):
-    """Output layer + banded KL, chunk by chunk: the ``(N, V)`` logits never exist in full.
+def compute_dtype(device: torch.device, dtype: torch.dtype) -> torch.dtype:
+    """The dtype matrix multiplies run in here: autocast's where it is on for ``device``, else ``dtype``."""
+    kind = device.type
+    if torch.is_autocast_enabled(kind):
+        return torch.get_autocast_dtype(kind)
+    return dtype
 
-    Forward keeps only ``logsumexp`` per row; backward recomputes each chunk's logits (one extra matrix multiply
-    of the head) and turns them in place into ``softmax * sum(t) - scatter(t)``, the gradient of the KL.
+
+class _HeadScaleKL(torch.autograd.Function):
+    """Output layer + banded KL + mean per scale, chunk by chunk: the ``(N, V)`` logits never exist in full.
+
+    The loss of scale ``k`` is the mean KL over its ``B * n_k`` rows, so the gradient of any function of the ``K``
+    losses reaches a row only through one number, the upstream gradient of its scale. Forward therefore computes the
+    logits of each chunk once and, while they are at hand, the KL's gradient ``softmax * sum(t) - t`` and what it
+    contributes to the input's and the layer's gradients (the latter summed per scale); backward only scales those
+    by the upstream gradients. One matrix multiply of the head fewer than recomputing the logits in backward, and
+    nothing of size ``V`` kept between the passes. Matrix multiplies run in the autocast dtype when autocast is on;
+    ``logsumexp``, the softmax and the sums are float32.
     """
 
     @staticmethod
-    def forward(ctx, h_NC, weight_VC, bias_V, idx_NW, weight_NW):
-        N, V = h_NC.shape[0], weight_VC.shape[0]
-        chunk = max(1, CHUNK_ELEMENTS // V)
-        lse_N = h_NC.new_empty(N)
-        picked_NW = h_NC.new_empty(idx_NW.shape)
-        for s in range(0, N, chunk):
-            logits = torch.addmm(bias_V, h_NC[s : s + chunk], weight_VC.t())
-            lse_N[s : s + chunk] = torch.logsumexp(logits, dim=-1)
-            picked_NW[s : s + chunk] = logits.gather(-1, idx_NW[s : s + chunk])
-        kl_N = (weight_NW * (weight_NW.clamp_min(1e-12).log() - picked_NW + lse_N[:, None])).sum(-1)
-        ctx.save_for_backward(h_NC, weight_VC, bias_V, lse_N, idx_NW, weight_NW)
-        ctx.chunk = chunk
-        return kl_N
+    def forward(ctx, h_BLC, weight_VC, bias_V, targets, scales, dtype):
+        B, L, C = h_BLC.shape
+        V = weight_VC.shape[0]
+        need_grad = any(ctx.needs_input_grad[:3])
+        rows = max(1, CHUNK_ELEMENTS // V)
+        w_VC, b_V = weight_VC.to(dtype), bias_V.to(dtype)
+        losses = torch.zeros(len(scales), dtype=torch.float32, device=h_BLC.device)
+        grad_h = []  # per scale, (B * n_k, C)
+        if need_grad:
+            grad_w = torch.zeros(len(scales), V, C, dtype=torch.float32, device=h_BLC.device)
+            grad_b = torch.zeros(len(scales), V, dtype=torch.float32, device=h_BLC.device)
+        start = 0
+        for k, (n, (idx_BnW, w_BnW)) in enumerate(zip(scales, targets, strict=True)):
+            h_NC = h_BLC[:, start : start + n].reshape(B * n, C).to(dtype)
+            idx_NW = idx_BnW.reshape(B * n, -1)
+            w_NW = w_BnW.reshape(B * n, -1).float()
+            entropy = (w_NW * w_NW.clamp_min(1e-12).log()).sum()
+            total = w_NW.sum(-1, keepdim=True)
+            cross = torch.zeros((), dtype=torch.float32, device=h_BLC.device)
+            if need_grad:
+                grad_h.append(torch.empty(B * n, C, dtype=h_BLC.dtype, device=h_BLC.device))
+            for s in range(0, B * n, rows):
+                e = min(s + rows, B * n)
+                logits = torch.addmm(b_V, h_NC[s:e], w_VC.t()).float()
+                picked = logits.gather(-1, idx_NW[s:e])
+                top = logits.amax(-1, keepdim=True)
+                exp = logits.sub_(top).exp_()  # in place: one pass over the chunk for logsumexp and the softmax
+                norm = exp.sum(-1, keepdim=True)
+                cross += (w_NW[s:e] * (top + norm.log() - picked)).sum()
+                if not need_grad:
+                    continue
+                g = exp.mul_(total[s:e] / norm)  # d KL / d logits = softmax * sum(t) - t
+                g.scatter_add_(-1, idx_NW[s:e], -w_NW[s:e])
+                g_low = g.to(dtype)
+                grad_h[k][s:e] = g_low @ w_VC
+                if dtype == torch.float32:
+                    grad_w[k].addmm_(g_low.t(), h_NC[s:e])
+                else:
+                    grad_w[k] += (g_low.t() @ h_NC[s:e]).float()
+                grad_b[k] += g.sum(0)
+            losses[k] = (cross + entropy) / (B * n)
+            start += n
+        if need_grad:
+            ctx.save_for_backward(grad_w, grad_b, *grad_h)
+            ctx.scales = scales
+            ctx.B = B
+        return losses
 
     @staticmethod
-    def backward(ctx, grad_N):
-        h_NC, weight_VC, bias_V, lse_N, idx_NW, weight_NW = ctx.saved_tensors
-        chunk = ctx.chunk
-        grad_h = torch.empty_like(h_NC)
-        grad_w = torch.zeros_like(weight_VC)
-        grad_b = torch.zeros_like(bias_V)
-        row_scale = grad_N * weight_NW.sum(-1)
-        for s in range(0, h_NC.shape[0], chunk):
-            e = s + chunk
-            g = torch.addmm(bias_V, h_NC[s:e], weight_VC.t())
-            g.sub_(lse_N[s:e, None]).exp_().mul_(row_scale[s:e, None])
-            g.scatter_add_(-1, idx_NW[s:e], -(weight_NW[s:e] * grad_N[s:e, None]))
-            torch.mm(g, weight_VC, out=grad_h[s:e])
-            grad_w.addmm_(g.t(), h_NC[s:e])
-            grad_b.add_(g.sum(0))
-        return grad_h, grad_w, grad_b, None, None
+    def backward(ctx, grad_K):
+        grad_w, grad_b, *grad_h = ctx.saved_tensors
+        B, scales = ctx.B, ctx.scales
+        coef_K = grad_K.float() / (B * torch.as_tensor(scales, dtype=torch.float32, device=grad_K.device))
+        parts = zip(grad_h, scales, coef_K, strict=True)
+        gh = torch.cat([g.view(B, n, -1) * coef.to(g.dtype) for g, n, coef in parts], dim=1)
+        gw = torch.einsum("k,kvc->vc", coef_K, grad_w)
+        gb = coef_K @ grad_b
+        return gh, gw, gb, None, None, None
 
 
-def head_banded_kl(
-    h_BLC: torch.Tensor, head: torch.nn.Linear, idx_BLW: torch.Tensor, weight_BLW: torch.Tensor
+def head_scale_kl(
+    h_BLC: torch.Tensor,
+    head: torch.nn.Linear,
+    targets: list[tuple[torch.Tensor, torch.Tensor]],
+    scales: tuple[int, ...],
 ) -> torch.Tensor:
-    """``banded_kl(head(h), idx, weight)``, ``(B, L)``, without ever holding the ``(B, L, V)`` logits."""
-    B, L, C = h_BLC.shape
-    W = idx_BLW.shape[-1]
-    kl = _HeadBandedKL.apply(
-        h_BLC.reshape(B * L, C), head.weight, head.bias, idx_BLW.reshape(B * L, W), weight_BLW.reshape(B * L, W)
-    )
-    return kl.view(B, L)
+    """Mean ``banded_kl(head(h), idx, weight)`` of every scale, ``(K,)``, without the ``(B, L, V)`` logits.
+
+    ``targets[k]`` is scale ``k``'s band, ``(idx, weight)`` of shape ``(B, n_k, W_k)``; ``scales`` gives the
+    ``n_k`` (positions ``sum(scales[:k]) ..`` of ``h`` are scale ``k``). Under autocast the matrix multiplies run in
+    its dtype and the rest in float32; the result is float32.
+    """
+    dtype = compute_dtype(h_BLC.device, h_BLC.dtype)
+    with torch.autocast(h_BLC.device.type, enabled=False):
+        return _HeadScaleKL.apply(h_BLC, head.weight, head.bias, targets, tuple(scales), dtype)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .._metrics import pearson_per_gene
-from ..module import GenARModule, floor_ceil_target, gaussian_band_width, gaussian_target, group_means, head_banded_kl
+from ..module import GenARModule, floor_ceil_target, gaussian_band_width, gaussian_target, group_means, head_scale_kl
 
 
 def scale_losses(
@@ -41,26 +41,15 @@ def scale_losses(
         target_BL = torch.cat(means[:-1] + [counts_BG.clamp(0, cap).to(h_BLC.dtype)], dim=1).log1p()
         err_BL = (module.head(h_BLC).squeeze(-1) - target_BL).square()
         return _per_scale_mean(err_BL, module)
-    # one band per position: floor/ceil for the coarser scales (padded with zero weight), Gaussian for the last
+    # one band per scale: floor/ceil of the group means for the coarser scales, the Gaussian (or one-hot) for the last
     if final_loss == "ce":
         idx_f = counts_BG.clamp(0, cap).unsqueeze(-1)
-        w_f = torch.ones_like(idx_f, dtype=h_BLC.dtype)
+        final = (idx_f, torch.ones_like(idx_f, dtype=torch.float32))
     else:
         half = gaussian_band_width(cap, alpha, beta)
-        idx_f, w_f = gaussian_target(counts_BG, cap, alpha=alpha, beta=beta, half_width=half)
-    if len(scales) > 1:
-        idx_c, w_c = floor_ceil_target(torch.cat(means[:-1], dim=1), cap)
-    else:  # a single scale (an ablation): no coarse targets
-        idx_c = idx_f.new_zeros((*idx_f.shape[:1], 0, 2))
-        w_c = w_f.new_zeros((*w_f.shape[:1], 0, 2))
-    band = max(idx_f.shape[-1], idx_c.shape[-1])
-
-    def widen(t: torch.Tensor) -> torch.Tensor:  # zero-weight padding to a common band width
-        return torch.nn.functional.pad(t, (0, band - t.shape[-1]))
-
-    idx = torch.cat([widen(idx_c), widen(idx_f)], dim=1)
-    weight = torch.cat([widen(w_c), widen(w_f)], dim=1)
-    return _per_scale_mean(head_banded_kl(h_BLC, module.head, idx, weight), module)
+        final = gaussian_target(counts_BG, cap, alpha=alpha, beta=beta, half_width=half)
+    targets = [floor_ceil_target(m, cap) for m in means[:-1]] + [final]
+    return head_scale_kl(h_BLC, module.head, targets, scales)
 
 
 def _per_scale_mean(loss_BL: torch.Tensor, module: GenARModule) -> torch.Tensor:
@@ -167,10 +156,12 @@ class GenARTrainingPlan(L.LightningModule):
         ``backward`` (default ``Tensor.backward``) lets Lightning insert its own hooks.
         """
         backward = backward or (lambda loss: loss.backward())
-        total = torch.zeros(len(self.module.scales), device=batch[0].device)
+        device = batch[0].device
+        total = torch.zeros(len(self.module.scales), device=device)
         for chunk, share in self._micro_batches(batch):
             per_scale = self._losses(*chunk)
-            backward((per_scale * self.scale_weights.to(per_scale.device)).sum() * share)
+            with torch.autocast(device.type, enabled=False):  # mixed precision: forward only, as autocast advises
+                backward((per_scale * self.scale_weights.to(per_scale.device)).sum() * share)
             total += per_scale.detach() * share
         return total
 

@@ -150,29 +150,68 @@ def test_heads_must_divide_width(heads, make_module):
         make_module(heads=heads)
 
 
-def test_head_banded_kl_matches_autograd(monkeypatch):
-    from genar.module import _targets, head_banded_kl
-
-    monkeypatch.setattr(_targets, "CHUNK_ELEMENTS", 3 * 40)  # several chunks of 3 rows
-    torch.manual_seed(0)
-    V, C = 40, 8
-    counts = torch.randint(0, V, (2, 5)).float()
+def _scale_targets(V, scales, B=2, seed=0):
+    """Bands of every scale: floor/ceil for the coarser ones, a Gaussian for the last (one row a point mass)."""
+    g = torch.Generator().manual_seed(seed)
+    targets = [floor_ceil_target(torch.rand(B, n, generator=g) * (V - 1), V - 1) for n in scales[:-1]]
+    counts = torch.randint(0, V, (B, scales[-1]), generator=g).float()
     idx, w = gaussian_target(counts, V - 1, alpha=0.1, beta=1.0, half_width=gaussian_band_width(V - 1, 0.1, 1.0))
-    w[:, 0] = 0.0  # a row with its mass on one token, as the padded coarser scales have
+    w[:, 0] = 0.0  # a row with its mass on one token
     w[:, 0, 0] = 1.0
+    return [*targets, (idx, w)]
+
+
+def _reference_scale_kl(h, head, targets, scales):
+    """The same loss through autograd on the dense logits."""
+    logits, out, start = head(h), [], 0
+    for n, (idx, w) in zip(scales, targets, strict=True):
+        out.append(banded_kl(logits[:, start : start + n], idx, w).mean())
+        start += n
+    return torch.stack(out)
+
+
+def test_head_scale_kl_matches_autograd(monkeypatch):
+    from genar.module import _targets, head_scale_kl
+
+    monkeypatch.setattr(_targets, "CHUNK_ELEMENTS", 3 * 40)  # several chunks of 3 rows within a scale
+    torch.manual_seed(0)
+    V, C, scales = 40, 8, (1, 2, 5)
+    targets = _scale_targets(V, scales)
     head_a, head_b = torch.nn.Linear(C, V), torch.nn.Linear(C, V)
     head_b.load_state_dict(head_a.state_dict())
-    h = torch.randn(2, 5, C)
+    h = torch.randn(2, sum(scales), C)
     ha, hb = h.clone().requires_grad_(True), h.clone().requires_grad_(True)
-    ref = banded_kl(head_a(ha), idx, w)
-    fused = head_banded_kl(hb, head_b, idx, w)
+    ref = _reference_scale_kl(ha, head_a, targets, scales)
+    fused = head_scale_kl(hb, head_b, targets, scales)
     torch.testing.assert_close(fused, ref, rtol=1e-5, atol=1e-6)
-    g = torch.randn(2, 5)
+    g = torch.randn(len(scales))  # any upstream gradient of the per-scale losses
     (ref * g).sum().backward()
     (fused * g).sum().backward()
     torch.testing.assert_close(hb.grad, ha.grad, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(head_b.weight.grad, head_a.weight.grad, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(head_b.bias.grad, head_a.bias.grad, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():  # validation: the same losses, no gradient work
+        torch.testing.assert_close(head_scale_kl(h, head_b, targets, scales), ref.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_head_scale_kl_under_bfloat16_autocast_is_float32_and_close_to_full_precision():
+    from genar.module import head_scale_kl
+
+    torch.manual_seed(0)
+    V, C, scales = 300, 64, (1, 4, 16)
+    targets = _scale_targets(V, scales, B=8)
+    head = torch.nn.Linear(C, V)
+    h = torch.randn(8, sum(scales), C, requires_grad=True)
+    full = head_scale_kl(h, head, targets, scales)
+    (g_full,) = torch.autograd.grad(full.sum(), h)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = head_scale_kl(h, head, targets, scales)
+    assert low.dtype == torch.float32
+    (g_low,) = torch.autograd.grad(low.sum(), h)
+    assert g_low.dtype == h.dtype
+    torch.testing.assert_close(low, full, rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(g_low, g_full, rtol=5e-2, atol=5e-3)
+    assert not torch.equal(low, full)  # the multiplies did run in bfloat16
 
 
 def test_without_gene_film_the_output_ignores_gene_identity(make_module, module_inputs):

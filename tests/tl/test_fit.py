@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import genar
 
@@ -255,3 +256,17 @@ def test_a_lightning_logger_records_the_epochs(prepared, tiny_config, tmp_path):
     metrics = pd.read_csv(next(tmp_path.glob("run/version_*/metrics.csv")))
     assert {"train/loss", "epoch"} <= set(metrics.columns)
     assert sorted(metrics["epoch"].dropna().unique()) == [0, 1]
+
+
+def test_bfloat16_mixed_precision_trains_close_to_float32(prepared, tiny_config):
+    config = tiny_config.replace(width=64, heads=4)  # wide enough for the multiplies to round visibly in bfloat16
+    kw = {"train_sections": ["S0"], "config": config, "max_epochs": 3, "show_progress_bar": False}
+    full = genar.tl.fit(prepared, **kw)
+    mixed = genar.tl.fit(prepared, precision="bf16-mixed", **kw)
+    a, b = full.history_frame()["train/loss"].to_numpy(), mixed.history_frame()["train/loss"].to_numpy()
+    assert not np.array_equal(a, b)  # the multiplies did run in bfloat16
+    np.testing.assert_allclose(b, a, rtol=0.02)
+    assert all(p.dtype == torch.float32 for p in mixed.module.parameters())  # float32 master weights
+    genar.tl.predict(prepared, mixed, sections="S1", layer_added="mixed", show_progress_bar=False)
+    table = prepared.tables["genar"]
+    assert np.isfinite(table[table.obs["section"] == "S1"].layers["mixed"].toarray()).all()
