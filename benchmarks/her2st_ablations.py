@@ -13,8 +13,9 @@ no_coords, cap_max (the cap at the largest training count), pcc_selection and ms
 free-running validation score of the estimate instead of the lowest teacher-forced loss), optimiser (weight decay
 0.05, gradient clipping at 1, a cosine schedule with warm-up), ensemble_3 (three networks averaged in log space),
 no_film (no gene-identity FiLM), regression (a continuous head: squared error on log counts, no sampling),
-single_scale (200 only), scales_1_8_40_200, scales_1_4_20_100_200, random_groups (random gene order); and the
-baselines ridge, hest_ridge, mlp and mean.
+single_scale (200 only), scales_1_8_40_200, scales_1_4_20_100_200, random_groups (random gene order), bf16_mixed
+(the default trained in bfloat16 mixed precision, ``genar.tl.fit(..., precision="bf16-mixed")``); and the baselines
+ridge, hest_ridge, mlp and mean.
 
 Run:  GENAR_DATA_DIR=../shared/data python benchmarks/her2st_ablations.py [--seeds 0 1 2] [--sections B4 C2 C3 C4]
       [--models genar no_film ...] [--n-samples 50] [--jsonl rows.jsonl] [--table-only rows.jsonl]
@@ -46,7 +47,10 @@ VARIANTS = {
     "scales_1_8_40_200": ({}, (1, 8, 40, 200), "kmeans"),
     "scales_1_4_20_100_200": ({}, (1, 4, 20, 100, 200), "kmeans"),
     "random_groups": ({}, PAPER, "random"),
+    "bf16_mixed": ({}, PAPER, "kmeans"),
 }
+#: Trainer arguments of the variants that change how, not what, is trained.
+TRAINER_ARGUMENTS = {"bf16_mixed": {"precision": "bf16-mixed"}}
 SHORT = ["pcc_10", "pcc_50", "pcc_200", "n_pcc_200", "pcc_all", "mse", "pit_coverage_90", "rps", "temperature"]
 
 
@@ -58,8 +62,9 @@ def run_variant(sdata, features, sections, name: str, test: str, seed: int, args
     overrides, scales, method = VARIANTS[name]
     genar.pp.cluster_genes(sdata, scales=scales, method=method, random_state=seed)
     config = genar.GenARConfig(**overrides)
-    epochs = {} if args.epochs is None else {"max_epochs": args.epochs}
-    model = genar.tl.fit(sdata, train_sections=train, val_sections=val, config=config, random_state=seed, **epochs)
+    kwargs = {} if args.epochs is None else {"max_epochs": args.epochs}
+    kwargs.update(TRAINER_ARGUMENTS.get(name, {}))
+    model = genar.tl.fit(sdata, train_sections=train, val_sections=val, config=config, random_state=seed, **kwargs)
     extra = {"epochs": model.train_info["epochs_run"]}
     sampled = config.head == "tokens" and args.n_samples > 1
     if sampled:

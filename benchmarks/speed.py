@@ -1,17 +1,21 @@
 """Training and inference speed of GenAR, achieved GFLOP/s, and peak memory.
 
-Each (config, phase) runs in a fresh process so its peak resident memory is its own. Training: batch 64,
-AdamW step included. Inference: what genar.tl.predict does by default for one network (coarse-to-fine decoding
-along the greedy path with the KV cache, and the exact expectation of log2(1 + X) at the finest scale), batch 256.
+Each (config, phase, precision) runs in a fresh process so its peak resident memory is its own. Training: batch 64,
+AdamW step included, in float32 and in bfloat16 mixed precision (what ``genar.tl.fit(..., precision="bf16-mixed")``
+runs: autocast around the forward pass, float32 weights, optimiser and loss). Inference: what genar.tl.predict does
+by default for one network (coarse-to-fine decoding along the greedy path with the KV cache, and the exact
+expectation of log2(1 + X) at the finest scale), batch 256, float32.
 Inputs are synthetic (random features of the paper's UNI dimension, 1024, and Poisson counts) over the paper's 200 genes
 and scales 1/4/8/40/100/200, with the cap 2000, so every config has the same vocabulary.
 
 With the authors' reference implementation present (``../shared/reference`` beside the checkout, or
 ``--reference DIR`` holding its ``ref_speed.py``), the configs it knows (``small``, ``paper``) are also timed with it,
 interleaved with genar's runs round by round on the same machine and at the same batch, and the table gives genar's
-speed over the reference's (median over the rounds of each's median step).
+speed over the reference's (median over the rounds of each's median step). The reference runs in float32 throughout:
+the float32 rows are the like-for-like comparison, the bfloat16 rows what mixed precision adds on top.
 
-Run:  python benchmarks/speed.py [--configs small default paper] [--rounds 2] [--reference DIR] [--json]
+Run:  python benchmarks/speed.py [--configs small default paper] [--precisions 32 bf16-mixed] [--rounds 2]
+                                 [--reference DIR] [--json]
 """
 
 from __future__ import annotations
@@ -67,10 +71,10 @@ def decode_flops(cfg, batch: int) -> float:
     return total
 
 
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5, dtype: str = "float32") -> float:
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, dtype=getattr(torch, dtype)), torch.randn(n, n, dtype=getattr(torch, dtype))
     a @ b
     start = time.perf_counter()
     for _ in range(repeats):
@@ -78,7 +82,9 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def run_one(config: str, phase: str, steps: int) -> dict:
+def run_one(config: str, phase: str, steps: int, precision: str = "32") -> dict:
+    import contextlib
+
     import numpy as np
     import torch
 
@@ -99,10 +105,12 @@ def run_one(config: str, phase: str, steps: int) -> dict:
         xy = torch.rand(batch, 2)
         counts = torch.from_numpy(rng.poisson(rng.gamma(1.0, 20.0, size=(batch, N_GENES)))).clamp(max=CAP)
         module.train()
+        mixed = precision == "bf16-mixed"
 
-        def step():  # what one Lightning training step does
+        def step():  # what one Lightning training step does (its precision plugin enters autocast)
             opt.zero_grad(set_to_none=True)
-            plan.accumulate_gradients((feats, xy, counts))
+            with torch.autocast("cpu", dtype=torch.bfloat16) if mixed else contextlib.nullcontext():
+                plan.accumulate_gradients((feats, xy, counts))
             opt.step()
 
         flops = 3 * forward_flops(cfg, batch)
@@ -130,6 +138,7 @@ def run_one(config: str, phase: str, steps: int) -> dict:
     return {
         "config": config,
         "phase": phase,
+        "precision": precision,
         "batch": batch,
         "micro_batch": (cfg.micro_batch_size or auto_micro_batch(module, batch)) if phase == "train" else 64,
         "seconds_per_step": seconds,
@@ -139,10 +148,13 @@ def run_one(config: str, phase: str, steps: int) -> dict:
     }
 
 
-def run_genar(config: str, phase: str, steps: int) -> dict:
-    """One (config, phase) of genar in a fresh process."""
+def run_genar(config: str, phase: str, steps: int, precision: str) -> dict:
+    """One (config, phase, precision) of genar in a fresh process."""
     out = subprocess.run(
-        [sys.executable, __file__, "--_child", config, phase, str(steps)], check=True, capture_output=True, text=True
+        [sys.executable, __file__, "--_child", config, phase, str(steps), precision],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -158,48 +170,61 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=["small", "default", "paper"])
     parser.add_argument("--phases", nargs="+", default=["train", "infer"])
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["32", "bf16-mixed"],
+        choices=["32", "bf16-mixed"],
+        help="training precisions (inference always runs in float32, as genar.tl.predict does)",
+    )
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default: 2 for paper, else 5)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of genar and the reference")
     parser.add_argument("--reference", type=Path, default=REFERENCE, help="folder with the reference's ref_speed.py")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.add_argument("--_child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--_child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._child:
-        config, phase, steps = args._child
-        print(json.dumps(run_one(config, phase, int(steps))))
+        config, phase, steps, precision = args._child
+        print(json.dumps(run_one(config, phase, int(steps), precision)))
         return
     has_reference = (args.reference / "ref_speed.py").is_file()
-    peak = matmul_peak_gflops()
+    peaks = {"32": matmul_peak_gflops(), "bf16-mixed": matmul_peak_gflops(dtype="bfloat16")}
     rows = []
     for config in args.configs:
         for phase in args.phases:
             steps = args.steps or (2 if config == "paper" else 5)
             compare = has_reference and config in ("small", "paper")
-            runs, reference = [], []
+            precisions = args.precisions if phase == "train" else ["32"]
+            runs, reference = {p: [] for p in precisions}, []
             for _ in range(args.rounds if compare else 1):
-                runs.append(run_genar(config, phase, steps))
+                for precision in precisions:
+                    runs[precision].append(run_genar(config, phase, steps, precision))
                 if compare:
                     reference.append(run_reference(args.reference, config, phase, steps))
-            row = min(runs, key=lambda r: r["seconds_per_step"])
-            row["spots_per_s_rounds"] = [r["spots_per_s"] for r in runs]
-            row["spots_per_s"] = statistics.median(row["spots_per_s_rounds"])
-            row["gflops"] = statistics.median(r["gflops"] for r in runs)
-            row["peak_gflops"] = peak
-            if reference:
-                row["reference_spots_per_s"] = statistics.median(r["spots_per_s"] for r in reference)
-                row["reference_peak_rss_mb"] = max(r["peak_rss_mb"] for r in reference)
-                row["speedup"] = row["spots_per_s"] / row["reference_spots_per_s"]
-            rows.append(row)
-            if args.json:
-                print(json.dumps(row), flush=True)
+            for precision in precisions:
+                row = min(runs[precision], key=lambda r: r["seconds_per_step"])
+                row["spots_per_s_rounds"] = [r["spots_per_s"] for r in runs[precision]]
+                row["spots_per_s"] = statistics.median(row["spots_per_s_rounds"])
+                row["gflops"] = statistics.median(r["gflops"] for r in runs[precision])
+                row["peak_gflops"] = peaks[precision]
+                if reference:
+                    row["reference_spots_per_s"] = statistics.median(r["spots_per_s"] for r in reference)
+                    row["reference_peak_rss_mb"] = max(r["peak_rss_mb"] for r in reference)
+                    row["speedup"] = row["spots_per_s"] / row["reference_spots_per_s"]
+                rows.append(row)
+                if args.json:
+                    print(json.dumps(row), flush=True)
     if args.json:
         return
-    print(f"fp32 matmul peak measured in this run: {peak:.1f} GFLOP/s")
+    print(
+        f"matmul peak measured in this run: float32 {peaks['32']:.1f} GFLOP/s, bfloat16 {peaks['bf16-mixed']:.1f} "
+        "GFLOP/s (% peak: of the row's precision)"
+    )
     if has_reference:
         print(f"reference: {args.reference} (ref_speed.py), interleaved with genar, {args.rounds} rounds")
     print(
-        f"{'config':8s} {'phase':6s} {'batch':>5s} {'spots/s':>8s} {'GFLOP/s':>8s} {'% peak':>7s} {'RSS MB':>7s} "
-        f"{'ref spots/s':>11s} {'ref RSS MB':>10s} {'genar/ref':>9s}"
+        f"{'config':8s} {'phase':6s} {'precision':10s} {'batch':>5s} {'spots/s':>8s} {'GFLOP/s':>8s} {'% peak':>7s} "
+        f"{'RSS MB':>7s} {'ref spots/s':>11s} {'ref RSS MB':>10s} {'genar/ref':>9s}"
     )
     for r in rows:
         ref = (
@@ -208,8 +233,8 @@ def main() -> None:
             else f"{'–':>11s} {'–':>10s} {'–':>9s}"
         )
         print(
-            f"{r['config']:8s} {r['phase']:6s} {r['batch']:5d} {r['spots_per_s']:8.1f} {r['gflops']:8.1f} "
-            f"{100 * r['gflops'] / peak:6.0f}% {r['peak_rss_mb']:7.0f} {ref}"
+            f"{r['config']:8s} {r['phase']:6s} {r['precision']:10s} {r['batch']:5d} {r['spots_per_s']:8.1f} "
+            f"{r['gflops']:8.1f} {100 * r['gflops'] / r['peak_gflops']:6.0f}% {r['peak_rss_mb']:7.0f} {ref}"
         )
 
 
