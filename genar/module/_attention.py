@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -78,13 +80,14 @@ class SelfAttention(nn.Module):
         mask_LL: torch.Tensor | None = None,
         cache: KVCache | None = None,
         layer: int = 0,
-        unmasked_from: int | None = None,
+        scale_ends: Sequence[int] | None = None,
     ) -> torch.Tensor:
         """Attend within ``x`` (under ``mask``), or from ``x`` to everything in ``cache`` plus ``x``.
 
-        ``unmasked_from``: queries from this position on see every key (the finest scale does), so they are
-        computed without a mask, and the queries before it only against the keys before it — the same result as
-        the full mask at about three quarters of the work for the paper's scales.
+        ``scale_ends``: where each scale of the sequence ends, for the block-causal mask (a position sees its own
+        and every coarser scale) without a mask: each scale's queries attend to the keys up to the end of their own
+        scale. The same result as ``mask_LL=block_causal_mask(scales)``, with no masked-out work and the faster
+        unmasked kernel.
         """
         B, L, C = x_BLC.shape
         q, k, v = self.qkv(x_BLC).view(B, L, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
@@ -94,17 +97,18 @@ class SelfAttention(nn.Module):
             # mixed precision on the CPU: the attention itself stays float32 (the CPU kernel's bfloat16 backward
             # is about twice as slow as its float32 one), the projections around it take autocast's dtype
             with torch.autocast("cpu", enabled=False):
-                out_BHLd = _attend(q.float(), k.float(), v.float(), mask_LL, unmasked_from)
+                out_BHLd = _attend(q.float(), k.float(), v.float(), mask_LL, scale_ends)
         else:
-            out_BHLd = _attend(q, k, v, mask_LL, unmasked_from)
+            out_BHLd = _attend(q, k, v, mask_LL, scale_ends)
         return self.proj(out_BHLd.transpose(1, 2).reshape(B, L, C))
 
 
-def _attend(q, k, v, mask_LL: torch.Tensor | None, unmasked_from: int | None) -> torch.Tensor:
-    """``scaled_dot_product_attention`` under ``mask_LL``, split at ``unmasked_from`` (see :class:`SelfAttention`)."""
-    if unmasked_from is None or mask_LL is None:
+def _attend(q, k, v, mask_LL: torch.Tensor | None, scale_ends: Sequence[int] | None) -> torch.Tensor:
+    """``scaled_dot_product_attention`` under ``mask_LL``, or scale by scale (see :class:`SelfAttention`)."""
+    if scale_ends is None:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask_LL)
-    n = unmasked_from
-    coarse = F.scaled_dot_product_attention(q[:, :, :n], k[:, :, :n], v[:, :, :n], attn_mask=mask_LL[:n, :n])
-    fine = F.scaled_dot_product_attention(q[:, :, n:], k, v)
-    return torch.cat([coarse, fine], dim=2)
+    out, start = [], 0
+    for end in scale_ends:
+        out.append(F.scaled_dot_product_attention(q[:, :, start:end], k[:, :, :end], v[:, :, :end]))
+        start = end
+    return torch.cat(out, dim=2) if len(out) > 1 else out[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -53,12 +54,12 @@ class AdaLNBlock(nn.Module):
         mask_LL: torch.Tensor | None = None,
         cache: KVCache | None = None,
         layer: int = 0,
-        unmasked_from: int | None = None,
+        scale_ends: Sequence[int] | None = None,
     ) -> torch.Tensor:
         """One block; ``cond_BC`` is the activated condition (see :class:`SelfAttention` for the rest)."""
         shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(cond_BC).unsqueeze(1).chunk(6, dim=-1)
         h = torch.addcmul(shift1, self.norm1(x_BLC), 1 + scale1)
-        x_BLC = x_BLC + self.drop_path(gate1 * self.attn(h, mask_LL, cache, layer, unmasked_from))
+        x_BLC = x_BLC + self.drop_path(gate1 * self.attn(h, mask_LL, cache, layer, scale_ends))
         h = torch.addcmul(shift2, self.norm2(x_BLC), 1 + scale2)
         return x_BLC + self.drop_path(gate2 * self.mlp(h))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Literal
 
@@ -11,7 +12,7 @@ from torch.nn import functional as F
 
 from ._attention import KVCache
 from ._blocks import AdaLNBlock, Condition
-from ._scales import block_causal_mask, level_index, pooling_matrix, transfer_matrix
+from ._scales import level_index, pooling_matrix, transfer_matrix
 from ._targets import CHUNK_ELEMENTS
 
 
@@ -89,7 +90,6 @@ class GenARModule(nn.Module):
         self.register_buffer("feature_mean", torch.zeros(feature_dim))
         self.register_buffer("feature_std", torch.ones(feature_dim))
         # fixed structure, rebuilt from the scales (not saved)
-        self.register_buffer("mask_LL", block_causal_mask(self.scales), persistent=False)
         self.register_buffer("level_L", level_index(self.scales), persistent=False)
         pool = torch.cat([pooling_matrix(n, n_genes) for n in self.scales])  # (L, n_genes)
         self.register_buffer("pool_LG", pool, persistent=False)
@@ -177,10 +177,9 @@ class GenARModule(nn.Module):
         cond_BC = self.cond(features_BD, coords_B2)
         x_BLC = self._teacher_inputs(cond_BC, tokens_BL, K)
         act_BC = F.silu(cond_BC)
-        mask = self.mask_LL[:L, :L]
-        last = L - self.scales[K - 1]  # positions of the last scale see everything
+        ends = list(itertools.accumulate(self.scales[:K]))  # block-causal: every scale sees itself and the coarser
         for block in self.blocks:
-            x_BLC = block(x_BLC, act_BC, mask, unmasked_from=last if last > 0 else None)
+            x_BLC = block(x_BLC, act_BC, scale_ends=ends)
         return self._head_input(x_BLC, cond_BC, 0, L)
 
     def _teacher_inputs(self, cond_BC: torch.Tensor, tokens_BL: torch.Tensor, n_scales: int) -> torch.Tensor:

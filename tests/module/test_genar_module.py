@@ -144,6 +144,24 @@ def test_banded_kl_equals_dense_kl_and_is_minimal_at_the_target():
     assert (banded_kl(perfect + 0.1 * torch.randn_like(perfect), idx, w) > banded_kl(perfect, idx, w)).all()
 
 
+def test_attention_scale_by_scale_equals_the_block_causal_mask():
+    from genar.module import SelfAttention
+
+    torch.manual_seed(0)
+    scales = (1, 2, 4, 9)
+    attn = SelfAttention(16, 4)
+    x = torch.randn(3, sum(scales), 16)
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    masked = attn(xa, block_causal_mask(scales))
+    by_scale = attn(xb, scale_ends=[1, 3, 7, 16])
+    torch.testing.assert_close(by_scale, masked, rtol=1e-5, atol=1e-6)
+    g = torch.randn_like(masked)
+    (masked * g).sum().backward()
+    (by_scale * g).sum().backward()
+    torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(attn(x), masked)  # the mask matters
+
+
 @pytest.mark.parametrize("heads", [3, 5])
 def test_heads_must_divide_width(heads, make_module):
     with pytest.raises(ValueError, match="must divide `width`"):
