@@ -208,6 +208,7 @@ def _run(commands, args) -> str:
             config=args.config,
             max_epochs=args.max_epochs,
             random_state=args.seed,
+            precision=args.precision,
             overwrite=args.overwrite,
         )
     return commands.predict(
@@ -289,6 +290,12 @@ def _add_fit(sub) -> None:
     p.add_argument("--config", choices=("default", "small", "paper"), default="default", help="model size")
     p.add_argument("--max-epochs", type=int, default=50, help="maximum training epochs (default: 50)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument(
+        "--precision",
+        choices=("32", "bf16-mixed"),
+        default="32",
+        help="float32, or bfloat16 mixed precision: faster where the CPU/GPU has bfloat16 units (default: 32)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace --model-out and --out")
 
 

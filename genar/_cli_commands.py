@@ -156,6 +156,7 @@ def fit(
     max_epochs: int,
     random_state: int,
     overwrite: bool,
+    precision: str = "32",
 ) -> str:
     """Prepare a zarr with measured counts as far as needed, train GenAR, save the model (and the prepared zarr)."""
     import genar
@@ -179,6 +180,7 @@ def fit(
         config=settings[config](),
         max_epochs=max_epochs,
         random_state=random_state,
+        precision=precision,
     )
     model.save(model_out, overwrite=True)
     if out is not None:
@@ -186,8 +188,9 @@ def fit(
     info = model.train_info
     best = "" if info.get("best_epoch") is None else f", weights of epoch {info['best_epoch']} (lowest validation loss)"
     return (
-        f"{source}: GenAR ({config}) trained on {info['train_sections']} for {info['epochs_run']} epochs{best} in "
-        f"{time.perf_counter() - start:.0f} s; saved {model_out}" + ("" if out is None else f", wrote {out}")
+        f"{source}: GenAR ({config}, precision {info['precision']}) trained on {info['train_sections']} for "
+        f"{info['epochs_run']} epochs{best} in {time.perf_counter() - start:.0f} s; saved {model_out}"
+        + ("" if out is None else f", wrote {out}")
     )
 
 

@@ -278,6 +278,7 @@ class GenAR:
             "best_val_loss": _at_epoch(rows, "val/loss", best.best_epoch) if found else None,
             "resumed_from": None if ckpt_path is None else str(ckpt_path),
             "world_size": int(trainer.world_size),
+            "precision": str(trainer.precision),
         }
         return rows, info
 
