@@ -89,24 +89,25 @@ class _HeadScaleKL(torch.autograd.Function):
         need_grad = any(ctx.needs_input_grad[:3])
         rows = max(1, CHUNK_ELEMENTS // V)
         w_VC, b_V = weight_VC.to(dtype), bias_V.to(dtype)
-        losses = torch.zeros(len(scales), dtype=torch.float32, device=h_BLC.device)
+        acc = torch.promote_types(dtype, torch.float32)  # softmax, sums and accumulated gradients: float32 at least
+        losses = torch.zeros(len(scales), dtype=acc, device=h_BLC.device)
         grad_h = []  # per scale, (B * n_k, C)
         if need_grad:
-            grad_w = torch.zeros(len(scales), V, C, dtype=torch.float32, device=h_BLC.device)
-            grad_b = torch.zeros(len(scales), V, dtype=torch.float32, device=h_BLC.device)
+            grad_w = torch.zeros(len(scales), V, C, dtype=acc, device=h_BLC.device)
+            grad_b = torch.zeros(len(scales), V, dtype=acc, device=h_BLC.device)
         start = 0
         for k, (n, (idx_BnW, w_BnW)) in enumerate(zip(scales, targets, strict=True)):
             h_NC = h_BLC[:, start : start + n].reshape(B * n, C).to(dtype)
             idx_NW = idx_BnW.reshape(B * n, -1)
-            w_NW = w_BnW.reshape(B * n, -1).float()
+            w_NW = w_BnW.reshape(B * n, -1).to(acc)
             entropy = (w_NW * w_NW.clamp_min(1e-12).log()).sum()
             total = w_NW.sum(-1, keepdim=True)
-            cross = torch.zeros((), dtype=torch.float32, device=h_BLC.device)
+            cross = torch.zeros((), dtype=acc, device=h_BLC.device)
             if need_grad:
                 grad_h.append(torch.empty(B * n, C, dtype=h_BLC.dtype, device=h_BLC.device))
             for s in range(0, B * n, rows):
                 e = min(s + rows, B * n)
-                logits = torch.addmm(b_V, h_NC[s:e], w_VC.t()).float()
+                logits = torch.addmm(b_V, h_NC[s:e], w_VC.t()).to(acc)
                 picked = logits.gather(-1, idx_NW[s:e])
                 top = logits.amax(-1, keepdim=True)
                 exp = logits.sub_(top).exp_()  # in place: one pass over the chunk for logsumexp and the softmax
@@ -118,10 +119,10 @@ class _HeadScaleKL(torch.autograd.Function):
                 g.scatter_add_(-1, idx_NW[s:e], -w_NW[s:e])
                 g_low = g.to(dtype)
                 grad_h[k][s:e] = g_low @ w_VC
-                if dtype == torch.float32:
+                if dtype == acc:
                     grad_w[k].addmm_(g_low.t(), h_NC[s:e])
                 else:
-                    grad_w[k] += (g_low.t() @ h_NC[s:e]).float()
+                    grad_w[k] += (g_low.t() @ h_NC[s:e]).to(acc)
                 grad_b[k] += g.sum(0)
             losses[k] = (cross + entropy) / (B * n)
             start += n
@@ -129,17 +130,18 @@ class _HeadScaleKL(torch.autograd.Function):
             ctx.save_for_backward(grad_w, grad_b, *grad_h)
             ctx.scales = scales
             ctx.B = B
+            ctx.param_dtypes = (weight_VC.dtype, bias_V.dtype)
         return losses
 
     @staticmethod
     def backward(ctx, grad_K):
         grad_w, grad_b, *grad_h = ctx.saved_tensors
         B, scales = ctx.B, ctx.scales
-        coef_K = grad_K.float() / (B * torch.as_tensor(scales, dtype=torch.float32, device=grad_K.device))
+        coef_K = grad_K.to(grad_w.dtype) / (B * torch.as_tensor(scales, dtype=grad_w.dtype, device=grad_K.device))
         parts = zip(grad_h, scales, coef_K, strict=True)
         gh = torch.cat([g.view(B, n, -1) * coef.to(g.dtype) for g, n, coef in parts], dim=1)
-        gw = torch.einsum("k,kvc->vc", coef_K, grad_w)
-        gb = coef_K @ grad_b
+        gw = torch.einsum("k,kvc->vc", coef_K, grad_w).to(ctx.param_dtypes[0])
+        gb = (coef_K @ grad_b).to(ctx.param_dtypes[1])
         return gh, gw, gb, None, None, None
 
 
@@ -153,7 +155,7 @@ def head_scale_kl(
 
     ``targets[k]`` is scale ``k``'s band, ``(idx, weight)`` of shape ``(B, n_k, W_k)``; ``scales`` gives the
     ``n_k`` (positions ``sum(scales[:k]) ..`` of ``h`` are scale ``k``). Under autocast the matrix multiplies run in
-    its dtype and the rest in float32; the result is float32.
+    its dtype and the rest in float32 (or the input's dtype, where wider); the result is that dtype.
     """
     dtype = compute_dtype(h_BLC.device, h_BLC.dtype)
     with torch.autocast(h_BLC.device.type, enabled=False):

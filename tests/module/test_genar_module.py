@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -262,3 +264,21 @@ def test_expectation_at_the_finest_scale_is_exact_given_the_decoded_coarse_scale
     regression = make_module(head="regression")
     tokens, expected = regression.decode_expectation(feats, coords, values)
     torch.testing.assert_close(expected, values[tokens])  # a point mass at the decoded count
+
+
+def test_head_scale_kl_passes_gradcheck_in_float64(monkeypatch):
+    from genar.module import _targets, head_scale_kl
+
+    monkeypatch.setattr(_targets, "CHUNK_ELEMENTS", 2 * 12)  # chunks of 2 rows
+    torch.manual_seed(0)
+    V, C, scales = 12, 4, (1, 3)
+    targets = [(i, w.double()) for i, w in _scale_targets(V, scales)]
+    head = torch.nn.Linear(C, V).double()
+    h = torch.randn(2, sum(scales), C, dtype=torch.float64, requires_grad=True)
+
+    def loss(h, weight, bias):  # the layer's weights as inputs of their own, for gradcheck to vary
+        return head_scale_kl(h, SimpleNamespace(weight=weight, bias=bias), targets, scales)
+
+    weight, bias = head.weight.detach().requires_grad_(), head.bias.detach().requires_grad_()
+    assert loss(h, weight, bias).dtype == torch.float64
+    assert torch.autograd.gradcheck(loss, (h, weight, bias))
