@@ -154,6 +154,14 @@ def predict(
     temperature = float(temperature if temperature is not None else (calibrated or 1.0))
     features, coords = histology_features(table, embedding_key)[rows], normalised_coords(table)[rows]
     if trainer_kwargs:
+        precision = trainer_kwargs.get("precision")
+        if precision is not None and str(precision) not in ("32", "32-true"):
+            msg = (
+                f"`precision={precision!r}`: genar.tl.predict decodes in float32 (bfloat16 decoding measured no faster "
+                "on the CPU and can flip the argmax of near-tied coarse tokens); leave `precision` out. Mixed "
+                "precision is for training: `genar.tl.fit(..., precision='bf16-mixed')`."
+            )
+            raise ValueError(msg)
         if n_paths != 1 or sampled or device is not None:
             msg = (
                 f"Decoding in several processes (Trainer arguments {sorted(trainer_kwargs)}) gives the deterministic "

@@ -263,3 +263,11 @@ def test_other_quantiles_are_recorded_and_read_by_evaluate_and_the_plot(prepared
     np.testing.assert_allclose(axes[2].collections[0].get_array(), hi[:, 2] - lo[:, 2])
     assert axes[2].get_title().endswith("80% interval width")
     plt.close("all")
+
+
+def test_predict_refuses_mixed_precision_and_says_it_is_for_training(prepared, trained):
+    table = prepared.tables["genar"]
+    before = set(table.layers)
+    with pytest.raises(ValueError, match=r"`precision='bf16-mixed'`: genar.tl.predict decodes in float32.*tl.fit"):
+        genar.tl.predict(prepared, trained, sections="S1", accelerator="cpu", devices=1, precision="bf16-mixed")
+    assert set(table.layers) == before  # nothing written
