@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .._distributed import gather_rows, predict_shares
-from ._patch_reader import PatchReader
+from ._patch_reader import PatchReader, row_batches
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -25,17 +25,16 @@ class PatchBatches(torch.utils.data.Dataset):
 
     def __init__(self, sdata: SpatialData, table: AnnData, patches_key: str, batch_size: int) -> None:
         self.sdata, self.table, self.patches_key = sdata, table, patches_key
-        self.starts = list(range(0, table.n_obs, batch_size))
-        self.batch_size = batch_size
+        self.batches = row_batches(table.n_obs, batch_size)
         self.reader: PatchReader | None = None
 
     def __len__(self) -> int:
-        return len(self.starts)
+        return len(self.batches)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.reader is None:
             self.reader = PatchReader(self.sdata, self.table, self.patches_key)
-        rows = np.arange(self.starts[i], min(self.starts[i] + self.batch_size, self.table.n_obs))
+        rows = self.batches[i]
         return torch.from_numpy(rows), torch.from_numpy(self.reader.read(rows))
 
 

@@ -138,3 +138,8 @@ class PatchReader:
     def close(self) -> None:
         """Stop the reader's threads."""
         self.pool.shutdown(wait=False)
+
+
+def row_batches(n_rows: int, batch_size: int) -> list[np.ndarray]:
+    """Consecutive row indices ``0 .. n_rows - 1`` in batches of ``batch_size`` (the last may be shorter)."""
+    return [np.arange(start, min(start + batch_size, n_rows)) for start in range(0, n_rows, batch_size)]

@@ -28,7 +28,7 @@ from .._geometry import (
 from .._logging import logger
 from .._tables import section_mask
 from .._validate import check_overwrite, get_table, sections_of
-from ._patch_reader import PatchReader
+from ._patch_reader import PatchReader, row_batches
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
@@ -225,7 +225,7 @@ def iter_patches(
     """
     table = get_table(sdata, table_key)
     reader = PatchReader(sdata, table, patches_key)
-    batches = [np.arange(start, min(start + batch_size, table.n_obs)) for start in range(0, table.n_obs, batch_size)]
+    batches = row_batches(table.n_obs, batch_size)
     try:
         if not prefetch:
             for rows in batches:
