@@ -8,7 +8,7 @@ import torch
 from torch.nn import functional as F
 
 from genar.encoders import get_encoder
-from genar.encoders._color_texture import _HED_FROM_RGB, N_FEATURES, quantiles
+from genar.encoders._color_texture import _HED_FROM_RGB, N_FEATURES, order_statistics, quantiles
 
 
 def definition(x_BCHW: torch.Tensor) -> torch.Tensor:
@@ -53,7 +53,26 @@ def test_features_equal_their_definition_on_real_looking_patches():
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 12544])
-def test_quantiles_by_selection_equal_torch_quantile(n):
+def test_quantiles_by_counting_equal_torch_quantile(n):
     x = torch.from_numpy(np.random.default_rng(n).normal(size=(3, 2, n)).astype(np.float32))
     q = torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0])
     torch.testing.assert_close(quantiles(x, q), torch.quantile(x, q, dim=-1).permute(1, 2, 0))
+
+
+def test_order_statistics_equal_sorting_with_ties_flat_rows_and_ranks_in_any_order():
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(rng.normal(size=(6, 5000)).astype(np.float32))
+    x[1] = 0.25  # one value throughout: every rank ties
+    x[2] = torch.from_numpy(rng.integers(0, 4, 5000).astype(np.float32))  # four values, heavy ties across bins
+    x[3, :4990] = 1.0  # one crowded bin, the rest spread
+    x[4] = torch.from_numpy(rng.lognormal(0, 3, 5000).astype(np.float32))  # long tail: most values in one bin
+    ranks = torch.tensor([4999, 0, 2500, 499, 500, 4500, 2500])
+    expected = torch.sort(x, dim=1).values[:, ranks]
+    assert torch.equal(order_statistics(x, ranks), expected)
+    assert torch.equal(order_statistics(x, ranks, n_bins=3), expected)
+
+
+def test_order_statistics_of_a_strided_view_equal_those_of_its_copy():
+    x = torch.from_numpy(np.random.default_rng(2).normal(size=(300, 8)).astype(np.float32)).T  # (8, 300), strided
+    ranks = torch.tensor([0, 29, 150, 299])
+    assert torch.equal(order_statistics(x, ranks), torch.sort(x.contiguous(), dim=1).values[:, ranks])
