@@ -9,6 +9,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+#: Bytes of float input per slice of a batch that :class:`Encoder` preprocesses and encodes at a time: under the size
+#: (32 MiB) at which glibc maps every allocation anew, so the slice's tensors reuse freed heap memory instead of
+#: faulting in fresh pages. Measured: converting 64 patches of 224 px to float took 13 ms, as long as resizing them.
+SLICE_BYTES = 8 * 2**20
+
 #: ImageNet channel statistics, for encoders pretrained on ImageNet.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -75,16 +80,28 @@ class Encoder(nn.Module):
 
     def preprocess(self, patches_BHWC: torch.Tensor) -> torch.Tensor:
         """uint8 ``(B, H, W, 3)`` patches to normalised float ``(B, 3, S, S)`` at the encoder's input size."""
+        if patches_BHWC.dtype != torch.uint8:
+            msg = (
+                f"`patches_BHWC` must be uint8 RGB (0-255), as genar.pp.read_patches returns them; got "
+                f"{patches_BHWC.dtype}. Convert with `(x * 255).round().to(torch.uint8)` if yours are floats in [0, 1]."
+            )
+            raise TypeError(msg)
         x_BCHW = patches_BHWC.permute(0, 3, 1, 2).to(self.mean.device, torch.float32).div_(255.0)
         size = self.spec.input_size
         if x_BCHW.shape[-2:] != (size, size):
             x_BCHW = F.interpolate(x_BCHW, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        return (x_BCHW - self.mean) / self.std
+        return x_BCHW.sub_(self.mean).div_(self.std)  # x_BCHW is this call's own copy
+
+    def patches_per_slice(self, height: int, width: int) -> int:
+        """How many patches of ``height`` × ``width`` pixels :meth:`forward` preprocesses and encodes at a time."""
+        pixels = max(height * width, self.spec.input_size**2)
+        return max(1, SLICE_BYTES // (3 * 4 * pixels))
 
     @torch.inference_mode()
     def forward(self, patches_BHWC: torch.Tensor) -> torch.Tensor:
-        """Features ``(B, dim)`` of uint8 patches ``(B, H, W, 3)``."""
-        return self.net(self.preprocess(patches_BHWC)).float()
+        """Features ``(B, dim)`` of uint8 patches ``(B, H, W, 3)``, a slice of the batch at a time."""
+        slices = patches_BHWC.split(self.patches_per_slice(*patches_BHWC.shape[1:3]))
+        return torch.cat([self.net(self.preprocess(patches)).float() for patches in slices])
 
 
 class ConcatEncoder(nn.Module):
