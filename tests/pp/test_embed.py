@@ -89,6 +89,20 @@ def test_default_encoder_is_concatenation():
     assert genar.encoders.describe("default")["name"] == genar.encoders.DEFAULT_ENCODER
 
 
+def test_encoder_slices_a_batch_without_changing_features_and_refuses_float_patches(monkeypatch):
+    from genar.encoders import _base
+
+    encoder = genar.encoders.get_encoder("color_texture")
+    patches = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (10, 40, 40, 3), dtype=np.uint8))
+    whole = encoder(patches)
+    assert encoder.patches_per_slice(40, 40) >= 10
+    monkeypatch.setattr(_base, "SLICE_BYTES", 3 * 4 * 112 * 112 * 3)
+    assert encoder.patches_per_slice(40, 40) == 3  # at its 112 px input size: 4 slices of 3, 3, 3, 1
+    torch.testing.assert_close(encoder(patches), whole, rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match=r"must be uint8 RGB \(0-255\).*got torch.float32"):
+        encoder(patches.float())
+
+
 class _MeanColour(nn.Module):
     def forward(self, x):
         return x.mean(dim=(2, 3))
