@@ -199,10 +199,17 @@ def _reference_patch(rgb_HWC: np.ndarray, box: np.ndarray, size: int) -> np.ndar
     return np.asarray(Image.fromarray(canvas).resize((size, size), Image.Resampling.BILINEAR, box=sub))
 
 
-@pytest.mark.parametrize("cache_bytes", [None, 3 * 32 * 32 * 3])  # the default, and room for three chunks only
-def test_overlapping_patches_decode_each_chunk_once(cache_bytes):
-    """Dense, heavily overlapping windows (as Visium HD bins) read the same pixels as a cut from the whole image."""
-    from spatialdata import SpatialData
+@pytest.mark.filterwarnings("ignore:zarr v3 autosharding:UserWarning")
+@pytest.mark.parametrize(
+    ("cache_bytes", "stored"),
+    [(None, False), (3 * 32 * 32 * 3, False), (None, True)],  # default cache, room for three chunks; read from disk
+)
+def test_overlapping_patches_decode_each_chunk_once(cache_bytes, stored, tmp_path):
+    """Dense, heavily overlapping windows (as Visium HD bins) read the same pixels as a cut from the whole image.
+
+    In memory the chunks are computed by dask; an image read from a zarr store is read straight from its zarr array.
+    """
+    from spatialdata import SpatialData, read_zarr
     from spatialdata.models import Image2DModel
 
     from genar.pp import _patch_reader
@@ -211,6 +218,9 @@ def test_overlapping_patches_decode_each_chunk_once(cache_bytes):
     rgb = rng.integers(0, 256, (3, 200, 232), dtype=np.uint8)
     image = Image2DModel.parse(rgb, dims=("c", "y", "x"), chunks=(3, 32, 32))
     sdata = SpatialData(images={"slide": image})
+    if stored:
+        sdata.write(tmp_path / "slide.zarr")
+        sdata = read_zarr(tmp_path / "slide.zarr")
     genar.pp.make_spots(
         sdata,
         "slide",
@@ -224,6 +234,7 @@ def test_overlapping_patches_decode_each_chunk_once(cache_bytes):
     genar.pp.extract_patches(sdata, size_um=21.0, patch_px=24)  # 21 µm windows, 8 µm apart: each pixel in ~7 patches
     table = sdata.tables["genar"]
     reader = _patch_reader.PatchReader(sdata, table, "genar_patches")
+    assert (reader.levels["slide"][0].stored is not None) == stored
     if cache_bytes is not None:
         reader.levels["slide"][0].cache_bytes = cache_bytes
     got = np.concatenate([reader.read(rows) for rows in np.array_split(np.arange(table.n_obs), 7)])
@@ -248,3 +259,19 @@ def test_overlapping_patches_decode_each_chunk_once(cache_bytes):
     batches = list(genar.pp.iter_patches(sdata, batch_size=50))
     np.testing.assert_array_equal(np.concatenate([p for _, p in batches]), expected)
     assert np.array_equal(np.concatenate([r for r, _ in batches]), np.arange(table.n_obs))
+
+
+def test_only_an_unchanged_zarr_image_is_read_straight_from_its_store(tmp_path):
+    import dask.array as da
+    import zarr
+
+    from genar.pp._patch_reader import zarr_array_of
+
+    stored = zarr.create_array(tmp_path / "image.zarr", shape=(3, 64, 64), chunks=(3, 32, 32), dtype="uint8")
+    stored[:] = np.random.default_rng(0).integers(0, 256, (3, 64, 64), dtype=np.uint8)
+    image = da.from_zarr(stored)
+    assert zarr_array_of(image) is stored
+    assert zarr_array_of(image + 1) is None  # computed from the store: its pixels are not the stored ones
+    assert zarr_array_of(image[:, 8:]) is None
+    assert zarr_array_of(image.rechunk((3, 16, 16))) is None
+    assert zarr_array_of(da.from_array(np.zeros((3, 64, 64), np.uint8))) is None
