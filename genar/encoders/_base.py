@@ -59,6 +59,9 @@ class EncoderSpec:
 class Encoder(nn.Module):
     """Feature extractor for uint8 RGB patches: resizes, normalises and runs the network.
 
+    The float batch is channels last (the patches' own layout, which convolutions run fastest on) unless the network
+    has an ``input_memory_format`` attribute that asks otherwise.
+
     Parameters
     ----------
     spec
@@ -86,7 +89,9 @@ class Encoder(nn.Module):
                 f"{patches_BHWC.dtype}. Convert with `(x * 255).round().to(torch.uint8)` if yours are floats in [0, 1]."
             )
             raise TypeError(msg)
-        x_BCHW = patches_BHWC.permute(0, 3, 1, 2).to(self.mean.device, torch.float32).div_(255.0)
+        layout = getattr(self.net, "input_memory_format", torch.channels_last)  # the patches' own: no copy
+        x_BCHW = patches_BHWC.permute(0, 3, 1, 2)
+        x_BCHW = x_BCHW.to(self.mean.device, torch.float32, memory_format=layout).div_(255.0)
         size = self.spec.input_size
         if x_BCHW.shape[-2:] != (size, size):
             x_BCHW = F.interpolate(x_BCHW, size=(size, size), mode="bilinear", antialias=True, align_corners=False)

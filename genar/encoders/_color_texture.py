@@ -26,6 +26,10 @@ class ColorTexture(nn.Module):
     deviation in two plain passes (:func:`mean_std`), the grey histogram by counting.
     """
 
+    #: Planar input: resizing and the per-channel statistics run faster on it than on the interleaved patches
+    #: (measured ~20% end to end on 2 cores), where the convolutional encoders want channels last.
+    input_memory_format = torch.contiguous_format
+
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("hed_from_rgb", _HED_FROM_RGB, persistent=False)
