@@ -237,8 +237,9 @@ class GenAR:
             module.init_weights()
         if init_weights is not None:
             module.load_state_dict(init_weights)
-        module.feature_mean.copy_(torch.from_numpy(feats.mean(0)))
-        module.feature_std.copy_(torch.from_numpy(np.maximum(feats.std(0), 1e-6)))
+        mean, std = feature_scaling(feats)
+        module.feature_mean.copy_(torch.from_numpy(mean))
+        module.feature_std.copy_(torch.from_numpy(std))
         batch_size = self.config.batch_size
         loader = spot_loader(
             spot_dataset(feats, coords, counts), batch_size=batch_size, shuffle=True, seed=random_state
@@ -658,3 +659,28 @@ def checkpoint_file(resume_from: str | Path) -> Path:
         )
         raise FileNotFoundError(msg)
     return path
+
+
+#: A feature whose standard deviation over the training spots is below this fraction of its magnitude (at least 1)
+#: is constant there, up to float rounding.
+CONSTANT_FEATURE_TOLERANCE = 1e-6
+
+
+def feature_scaling(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and scale that standardise the histology features, from the training spots.
+
+    Features that are constant on the training spots are centred but not scaled (scale 1, as scikit-learn's
+    ``StandardScaler`` does): the model cannot have learnt anything from them, and dividing by their rounding-noise
+    spread would turn any change on a new slide (a dark grey-level bin that training never saw, a channel that never
+    fired) into values in the thousands.
+    """
+    mean = feats.mean(0)
+    std = feats.std(0)
+    constant = std <= CONSTANT_FEATURE_TOLERANCE * np.maximum(1.0, np.abs(mean))
+    if constant.any():
+        logger.info(
+            "%d of %d histology features are constant on the training spots; they are centred, not scaled",
+            int(constant.sum()),
+            len(std),
+        )
+    return mean.astype(np.float32), np.where(constant, 1.0, std).astype(np.float32)
