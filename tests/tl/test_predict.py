@@ -214,7 +214,11 @@ def hne_only(prepared):
     return sdata
 
 
-def test_predict_adds_the_model_genes_and_chains_into_scanpy(hne_only, trained):
+def test_predict_adds_the_model_genes_and_chains_into_scanpy(hne_only, prepared, tiny_config):
+    # a model that has learnt the synthetic images' spatial pattern (red = x, green = y), so clusters can be found
+    trained = genar.tl.fit(
+        prepared, train_sections=["S0"], config=tiny_config.replace(lr=1e-2), max_epochs=10, show_progress_bar=False
+    )
     assert hne_only.tables["genar"].n_vars == 0
     genar.tl.predict(hne_only, trained, show_progress_bar=False)
     table = hne_only.tables["genar"]
