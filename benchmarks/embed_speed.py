@@ -52,8 +52,11 @@ def patches_sdata(n: int):
 
 
 def best_seconds(run, device: str, repeats: int = 3, min_seconds: float = 2.0) -> float:
-    """Shortest timed call of ``run`` after one warm-up call: at least ``repeats`` calls, and more (up to 30) until
-    ``min_seconds`` have been timed, so that fast encoders are not judged on a few tens of milliseconds."""
+    """Shortest timed call of ``run`` after one warm-up call.
+
+    At least ``repeats`` calls, and more (up to 30) until ``min_seconds`` have been timed, so that fast encoders are
+    not judged on a few tens of milliseconds.
+    """
     run()
     best, timed, calls = float("inf"), 0.0, 0
     while calls < repeats or (timed < min_seconds and calls < 30):

@@ -9,9 +9,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-#: Bytes of float input per slice of a batch that :class:`Encoder` preprocesses and encodes at a time: under the size
-#: (32 MiB) at which glibc maps every allocation anew, so the slice's tensors reuse freed heap memory instead of
-#: faulting in fresh pages. Measured: converting 64 patches of 224 px to float took 13 ms, as long as resizing them.
+#: Bytes of float input per slice of a batch that :class:`Encoder` preprocesses and encodes at a time on the CPU: under
+#: the size (32 MiB) at which glibc maps every allocation anew, so the slice's tensors reuse freed heap memory instead
+#: of faulting in fresh pages. Measured: converting 64 patches of 224 px to float took 13 ms, as long as resizing
+#: them. On a GPU the whole batch goes at once.
 SLICE_BYTES = 8 * 2**20
 
 #: ImageNet channel statistics, for encoders pretrained on ImageNet.
@@ -89,7 +90,7 @@ class Encoder(nn.Module):
                 f"{patches_BHWC.dtype}. Convert with `(x * 255).round().to(torch.uint8)` if yours are floats in [0, 1]."
             )
             raise TypeError(msg)
-        layout = getattr(self.net, "input_memory_format", torch.channels_last)  # the patches' own: no copy
+        layout = getattr(self.net, "input_memory_format", torch.channels_last)  # channels last: the patches' own
         x_BCHW = patches_BHWC.permute(0, 3, 1, 2)
         x_BCHW = x_BCHW.to(self.mean.device, torch.float32, memory_format=layout).div_(255.0)
         size = self.spec.input_size
@@ -98,13 +99,18 @@ class Encoder(nn.Module):
         return x_BCHW.sub_(self.mean).div_(self.std)  # x_BCHW is this call's own copy
 
     def patches_per_slice(self, height: int, width: int) -> int:
-        """How many patches of ``height`` × ``width`` pixels :meth:`forward` preprocesses and encodes at a time."""
+        """How many patches of ``height`` × ``width`` pixels :meth:`forward` encodes at a time on the CPU.
+
+        As many as fit in :data:`SLICE_BYTES` of float input, at the larger of their size and the encoder's.
+        """
         pixels = max(height * width, self.spec.input_size**2)
         return max(1, SLICE_BYTES // (3 * 4 * pixels))
 
     @torch.inference_mode()
     def forward(self, patches_BHWC: torch.Tensor) -> torch.Tensor:
-        """Features ``(B, dim)`` of uint8 patches ``(B, H, W, 3)``, a slice of the batch at a time."""
+        """Features ``(B, dim)`` of uint8 patches ``(B, H, W, 3)``; on the CPU a slice of the batch at a time."""
+        if self.mean.device.type != "cpu":
+            return self.net(self.preprocess(patches_BHWC)).float()
         slices = patches_BHWC.split(self.patches_per_slice(*patches_BHWC.shape[1:3]))
         return torch.cat([self.net(self.preprocess(patches)).float() for patches in slices])
 
