@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 from ._attention import KVCache
 from ._blocks import AdaLNBlock, Condition
+from ._output_layer import output_logits, padded_output_layer
 from ._scales import level_index, pooling_matrix, transfer_matrix
 from ._targets import CHUNK_ELEMENTS
 
@@ -341,9 +342,10 @@ class GenARModule(nn.Module):
             tokens = self.head(head_in_NC).squeeze(-1).expm1().round().clamp(0, self.vocab - 1).long()
             return tokens, (None if values_V is None else values_V[tokens])
         rows = max(1, CHUNK_ELEMENTS // self.vocab)  # logits chunk by chunk: no (N, vocab) tensor
+        weight, bias = padded_output_layer(self.head.weight, self.head.bias)
         tokens, expected = [], []
         for r in range(0, head_in_NC.shape[0], rows):
-            logits = self.head(head_in_NC[r : r + rows])
+            logits = output_logits(head_in_NC[r : r + rows], weight, bias, self.vocab)
             chosen = choose_tokens(logits, greedy=greedy, temperature=temperature, top_k=top_k, generator=generator)
             tokens.append(chosen)
             if values_V is not None:

@@ -6,6 +6,8 @@ import math
 
 import torch
 
+from ._output_layer import output_logits, padded_output_layer
+
 
 def floor_ceil_target(mean_BN: torch.Tensor, cap: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Soft label splitting mass between ``floor(m)`` and ``floor(m) + 1``: ``(idx, weight)``, each ``(B, N, 2)``.
@@ -88,7 +90,8 @@ class _HeadScaleKL(torch.autograd.Function):
         V = weight_VC.shape[0]
         need_grad = any(ctx.needs_input_grad[:3])
         rows = max(1, CHUNK_ELEMENTS // V)
-        w_VC, b_V = weight_VC.to(dtype), bias_V.to(dtype)
+        w_PC, b_P = padded_output_layer(weight_VC, bias_V, dtype)
+        w_VC = w_PC[:V]
         acc = torch.promote_types(dtype, torch.float32)  # softmax, sums and accumulated gradients: float32 at least
         losses = torch.zeros(len(scales), dtype=acc, device=h_BLC.device)
         grad_h = []  # per scale, (B * n_k, C)
@@ -107,7 +110,7 @@ class _HeadScaleKL(torch.autograd.Function):
                 grad_h.append(torch.empty(B * n, C, dtype=h_BLC.dtype, device=h_BLC.device))
             for s in range(0, B * n, rows):
                 e = min(s + rows, B * n)
-                logits = torch.addmm(b_V, h_NC[s:e], w_VC.t()).to(acc)
+                logits = output_logits(h_NC[s:e], w_PC, b_P, V).to(acc)
                 picked = logits.gather(-1, idx_NW[s:e])
                 top = logits.amax(-1, keepdim=True)
                 exp = logits.sub_(top).exp_()  # in place: one pass over the chunk for logsumexp and the softmax

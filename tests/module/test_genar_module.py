@@ -282,3 +282,20 @@ def test_head_scale_kl_passes_gradcheck_in_float64(monkeypatch):
     weight, bias = head.weight.detach().requires_grad_(), head.bias.detach().requires_grad_()
     assert loss(h, weight, bias).dtype == torch.float64
     assert torch.autograd.gradcheck(loss, (h, weight, bias))
+
+
+@pytest.mark.parametrize("vocab", [30, 64])
+def test_padded_output_layer_gives_the_layers_logits(vocab):
+    from genar.module._output_layer import ROW_MULTIPLE, output_logits, padded_output_layer
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(8, vocab)
+    weight, bias = padded_output_layer(layer.weight, layer.bias)
+    assert weight.shape[0] % ROW_MULTIPLE == 0 and weight.shape[0] - vocab < ROW_MULTIPLE
+    assert torch.equal(weight[:vocab], layer.weight) and not weight[vocab:].any() and not bias[vocab:].any()
+    h = torch.randn(5, 8)
+    logits = output_logits(h, weight, bias, vocab)
+    assert logits.shape == (5, vocab)
+    torch.testing.assert_close(logits, layer(h))
+    low, _ = padded_output_layer(layer.weight, layer.bias, torch.bfloat16)
+    assert low.dtype == torch.bfloat16
