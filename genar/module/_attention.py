@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import torch
@@ -90,17 +91,21 @@ class SelfAttention(nn.Module):
         unmasked kernel.
         """
         B, L, C = x_BLC.shape
-        q, k, v = self.qkv(x_BLC).view(B, L, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
-        if cache is not None:
-            k, v = cache.append(layer, k, v)  # everything cached is at a coarser or the same scale: no mask
-        if x_BLC.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
-            # mixed precision on the CPU: the attention itself stays float32 (the CPU kernel's bfloat16 backward
-            # is about twice as slow as its float32 one), the projections around it take autocast's dtype
-            with torch.autocast("cpu", enabled=False):
-                out_BHLd = _attend(q.float(), k.float(), v.float(), mask_LL, scale_ends)
-        else:
-            out_BHLd = _attend(q, k, v, mask_LL, scale_ends)
-        return self.proj(out_BHLd.transpose(1, 2).reshape(B, L, C))
+        qkv_BL3Hd = self.qkv(x_BLC).view(B, L, 3, self.heads, C // self.heads)
+        mixed = x_BLC.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+        # mixed precision on the CPU: the attention itself stays float32 (the CPU kernel's bfloat16 backward is
+        # about twice as slow as its float32 one), the projections around it take autocast's dtype
+        with torch.autocast("cpu", enabled=False) if mixed else contextlib.nullcontext():
+            if mixed:
+                qkv_BL3Hd = qkv_BL3Hd.float()
+            if cache is None and mask_LL is None and scale_ends is not None and _uses_cpu_flash(qkv_BL3Hd):
+                out_BLC = _BlockCausalFlashCPU.apply(qkv_BL3Hd, tuple(scale_ends)).view(B, L, C)
+            else:
+                q, k, v = qkv_BL3Hd.permute(2, 0, 3, 1, 4).unbind(0)
+                if cache is not None:
+                    k, v = cache.append(layer, k, v)  # everything cached is at a coarser or the same scale: no mask
+                out_BLC = _attend(q, k, v, mask_LL, scale_ends).transpose(1, 2).reshape(B, L, C)
+        return self.proj(out_BLC)
 
 
 def _attend(q, k, v, mask_LL: torch.Tensor | None, scale_ends: Sequence[int] | None) -> torch.Tensor:
@@ -112,3 +117,69 @@ def _attend(q, k, v, mask_LL: torch.Tensor | None, scale_ends: Sequence[int] | N
         out.append(F.scaled_dot_product_attention(q[:, :, start:end], k[:, :, :end], v[:, :, :end]))
         start = end
     return torch.cat(out, dim=2) if len(out) > 1 else out[0]
+
+
+_FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+_FLASH_CPU_BACKWARD = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu_backward", None)
+
+
+def _uses_cpu_flash(qkv: torch.Tensor) -> bool:
+    """Whether :class:`_BlockCausalFlashCPU` can run on ``qkv``: a CPU tensor, in a torch that has the kernel."""
+    return qkv.device.type == "cpu" and _FLASH_CPU is not None and _FLASH_CPU_BACKWARD is not None
+
+
+class _BlockCausalFlashCPU(torch.autograd.Function):
+    """Block-causal attention scale by scale on the CPU's flash kernel, from the fused ``(B, L, 3, H, d)`` input.
+
+    The same numbers as :func:`_attend` with ``scale_ends``, with its own backward. Through autograd, every scale's
+    keys and values are a slice of the whole sequence's, so their gradients came back as zero-filled
+    ``(B, H, L, d)`` tensors, one per scale and layer, summed one after another; with the per-scale outputs'
+    concatenation and the copy back into the fused layout, that was about a tenth of a training step (config
+    ``small``, 2 CPU cores). Here the finest scale, whose queries see every key, writes the keys' and values'
+    gradients, and the coarser scales add theirs into the prefix they see; everything is written in place into
+    the fused layout. Returns ``(B, L, H, d)``, ready for the output projection.
+    """
+
+    @staticmethod
+    def forward(ctx, qkv_BL3Hd: torch.Tensor, scale_ends: tuple[int, ...]) -> torch.Tensor:
+        B, L, _, H, d = qkv_BL3Hd.shape
+        q, k, v = qkv_BL3Hd.permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, L, d) views
+        out_BLHd = qkv_BL3Hd.new_empty(B, L, H, d)
+        out_BHLd = out_BLHd.transpose(1, 2)
+        logsumexps, start = [], 0
+        for end in scale_ends:
+            out, lse = _FLASH_CPU(q[:, :, start:end], k[:, :, :end], v[:, :, :end])
+            out_BHLd[:, :, start:end] = out
+            logsumexps.append(lse)
+            start = end
+        ctx.save_for_backward(qkv_BL3Hd, out_BLHd, *logsumexps)
+        ctx.scale_ends = scale_ends
+        return out_BLHd
+
+    @staticmethod
+    def backward(ctx, grad_BLHd: torch.Tensor):
+        qkv_BL3Hd, out_BLHd, *logsumexps = ctx.saved_tensors
+        q, k, v = qkv_BL3Hd.permute(2, 0, 3, 1, 4).unbind(0)
+        grad_qkv = torch.empty_like(qkv_BL3Hd)
+        gq, gk, gv = grad_qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        grad_BHLd, out_BHLd = grad_BLHd.transpose(1, 2), out_BLHd.transpose(1, 2)
+        starts = (0, *ctx.scale_ends[:-1])
+        for i in reversed(range(len(starts))):  # the finest scale first: it sees every key
+            start, end = starts[i], ctx.scale_ends[i]
+            dq, dk, dv = _FLASH_CPU_BACKWARD(
+                grad_BHLd[:, :, start:end],
+                q[:, :, start:end],
+                k[:, :, :end],
+                v[:, :, :end],
+                out_BHLd[:, :, start:end],
+                logsumexps[i],
+                dropout_p=0.0,
+                is_causal=False,
+            )
+            gq[:, :, start:end] = dq
+            if i == len(starts) - 1:
+                gk[:, :, :end], gv[:, :, :end] = dk, dv
+            else:
+                gk[:, :, :end] += dk
+                gv[:, :, :end] += dv
+        return grad_qkv, None

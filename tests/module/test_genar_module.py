@@ -299,3 +299,15 @@ def test_padded_output_layer_gives_the_layers_logits(vocab):
     torch.testing.assert_close(logits, layer(h))
     low, _ = padded_output_layer(layer.weight, layer.bias, torch.bfloat16)
     assert low.dtype == torch.bfloat16
+
+
+def test_block_causal_attention_on_the_cpu_kernel_passes_gradcheck_in_float64():
+    from genar.module._attention import _BlockCausalFlashCPU
+
+    torch.manual_seed(0)
+    qkv = torch.randn(2, 7, 3, 2, 3, dtype=torch.float64, requires_grad=True)  # (B, L, q/k/v, heads, head dim)
+    assert torch.autograd.gradcheck(lambda x: _BlockCausalFlashCPU.apply(x, (1, 3, 7)), (qkv,))
+    q, k, v = qkv.detach().permute(2, 0, 3, 1, 4).unbind(0)
+    mask = block_causal_mask((1, 2, 4))
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2)
+    torch.testing.assert_close(_BlockCausalFlashCPU.apply(qkv.detach(), (1, 3, 7)), expected)
