@@ -201,13 +201,14 @@ def _reference_patch(rgb_HWC: np.ndarray, box: np.ndarray, size: int) -> np.ndar
 
 @pytest.mark.filterwarnings("ignore:zarr v3 autosharding:UserWarning")
 @pytest.mark.parametrize(
-    ("cache_bytes", "stored"),
-    [(None, False), (3 * 32 * 32 * 3, False), (None, True)],  # default cache, room for three chunks; read from disk
+    ("cache_bytes", "stored", "channel_chunk"),
+    # default cache, room for three chunks; read from disk, with the channels in one chunk or in three
+    [(None, False, 3), (3 * 32 * 32 * 3, False, 3), (None, True, 3), (None, True, 1)],
 )
-def test_overlapping_patches_decode_each_chunk_once(cache_bytes, stored, tmp_path):
+def test_overlapping_patches_decode_each_chunk_once(cache_bytes, stored, channel_chunk, tmp_path):
     """Dense, heavily overlapping windows (as Visium HD bins) read the same pixels as a cut from the whole image.
 
-    In memory the chunks are computed by dask; an image read from a zarr store is read straight from its zarr array.
+    In memory the chunks are computed by dask; an image read from a zarr store is read straight from its chunk files.
     """
     from spatialdata import SpatialData, read_zarr
     from spatialdata.models import Image2DModel
@@ -216,7 +217,7 @@ def test_overlapping_patches_decode_each_chunk_once(cache_bytes, stored, tmp_pat
 
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (3, 200, 232), dtype=np.uint8)
-    image = Image2DModel.parse(rgb, dims=("c", "y", "x"), chunks=(3, 32, 32))
+    image = Image2DModel.parse(rgb, dims=("c", "y", "x"), chunks=(channel_chunk, 32, 32))
     sdata = SpatialData(images={"slide": image})
     if stored:
         sdata.write(tmp_path / "slide.zarr")
@@ -235,6 +236,7 @@ def test_overlapping_patches_decode_each_chunk_once(cache_bytes, stored, tmp_pat
     table = sdata.tables["genar"]
     reader = _patch_reader.PatchReader(sdata, table, "genar_patches")
     assert (reader.levels["slide"][0].stored is not None) == stored
+    assert (reader.levels["slide"][0].files is not None) == stored
     if cache_bytes is not None:
         reader.levels["slide"][0].cache_bytes = cache_bytes
     got = np.concatenate([reader.read(rows) for rows in np.array_split(np.arange(table.n_obs), 7)])
@@ -275,3 +277,63 @@ def test_only_an_unchanged_zarr_image_is_read_straight_from_its_store(tmp_path):
     assert zarr_array_of(image[:, 8:]) is None
     assert zarr_array_of(image.rechunk((3, 16, 16))) is None
     assert zarr_array_of(da.from_array(np.zeros((3, 64, 64), np.uint8))) is None
+
+
+@pytest.mark.parametrize(
+    ("zarr_format", "compressors"),
+    [(3, "auto"), (3, "blosc"), (3, "gzip"), (3, None), (2, "auto"), (2, "blosc")],
+)
+def test_stored_chunks_are_decoded_from_their_files_as_zarr_reads_them(zarr_format, compressors, tmp_path):
+    import numcodecs
+    import zarr
+
+    from genar.pp._stored_chunks import StoredChunks
+
+    codec = {
+        "blosc": zarr.codecs.BloscCodec() if zarr_format == 3 else numcodecs.Blosc(),
+        "gzip": zarr.codecs.GzipCodec(),
+    }.get(compressors, compressors)
+    kwargs = {"chunk_key_encoding": {"name": "v2", "separator": "/"}} if zarr_format == 2 else {}
+    array = zarr.create_array(
+        tmp_path / "image.zarr",
+        shape=(3, 70, 45),  # short chunks at the bottom and right edges
+        chunks=(2, 32, 32),
+        dtype="uint8",
+        fill_value=7,
+        zarr_format=zarr_format,
+        compressors=codec,
+        **kwargs,
+    )
+    array[:, :40] = np.random.default_rng(0).integers(
+        0, 256, (3, 40, 45), dtype=np.uint8
+    )  # the last chunk row: unwritten
+    files = StoredChunks.of(zarr.open_array(tmp_path / "image.zarr", mode="r"))
+    assert files is not None
+    for index in np.ndindex(2, 3, 2):
+        region = tuple(slice(i * c, (i + 1) * c) for i, c in zip(index, (2, 32, 32), strict=True))
+        np.testing.assert_array_equal(files.read(index), array[region])
+    assert (files.read((0, 2, 0)) == 7).all()
+
+
+def test_stored_chunks_leave_other_layouts_to_zarr_and_refuse_a_wrong_sized_chunk(tmp_path):
+    import numcodecs
+    import zarr
+
+    from genar.pp._stored_chunks import StoredChunks
+
+    def make(name, **kwargs):
+        kwargs.setdefault("dtype", "uint8")
+        return zarr.create_array(tmp_path / name, shape=(3, 64, 64), chunks=(3, 32, 32), **kwargs)
+
+    assert StoredChunks.of(make("sharded.zarr", shards=(3, 64, 64))) is None
+    assert StoredChunks.of(make("int16.zarr", dtype="int16")) is None
+    assert StoredChunks.of(make("filtered.zarr", zarr_format=2, filters=[numcodecs.Delta("u1")])) is None
+    in_memory = zarr.create_array(zarr.storage.MemoryStore(), shape=(3, 64, 64), chunks=(3, 32, 32), dtype="uint8")
+    assert StoredChunks.of(in_memory) is None
+    array = make("plain.zarr")
+    array[:] = 1
+    files = StoredChunks.of(array)
+    chunk_file = tmp_path / "plain.zarr" / "c" / "0" / "0" / "0"
+    chunk_file.write_bytes(numcodecs.Zstd().encode(b"too short"))
+    with pytest.raises(ValueError, match="holds 9 values"):
+        files.read((0, 0, 0))
