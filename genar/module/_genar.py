@@ -280,8 +280,12 @@ class GenARModule(nn.Module):
         micro = max(1, min(micro_batch, B))
         if cache is None or cache.capacity < micro:
             cache = self.new_cache(micro, device=features_BD.device, dtype=torch.float32)
+        # the output layer padded once per call, not once per scale and micro-batch
+        output_layer = padded_output_layer(self.head.weight, self.head.bias) if self.head_kind == "tokens" else None
         parts = [
-            self._decode_batch(features_BD[s : s + micro], coords_B2[s : s + micro], cache, **decoding)
+            self._decode_batch(
+                features_BD[s : s + micro], coords_B2[s : s + micro], cache, output_layer=output_layer, **decoding
+            )
             for s in range(0, B, micro)
         ]
         tokens = torch.cat([t for t, _ in parts]) if len(parts) > 1 else parts[0][0]
@@ -301,6 +305,7 @@ class GenARModule(nn.Module):
         generator: torch.Generator | None,
         return_all_scales: bool,
         final_values: torch.Tensor | None,
+        output_layer: tuple[torch.Tensor, torch.Tensor] | None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         B = features_BD.shape[0]
         cond_BC = self.cond(features_BD, coords_B2)
@@ -315,7 +320,13 @@ class GenARModule(nn.Module):
             head_in = self._head_input(h, cond_BC, start, start + n).reshape(B * n, -1)
             finest = final_values if k + 1 == len(self.scales) else None
             tokens_BN, expected = self._choose(
-                head_in, greedy=greedy, temperature=temperature, top_k=top_k, generator=generator, values_V=finest
+                head_in,
+                greedy=greedy,
+                temperature=temperature,
+                top_k=top_k,
+                generator=generator,
+                values_V=finest,
+                output_layer=output_layer,
             )
             tokens_BN = tokens_BN.view(B, n)
             out.append(tokens_BN)
@@ -336,13 +347,17 @@ class GenARModule(nn.Module):
         top_k: int | None,
         generator: torch.Generator | None,
         values_V: torch.Tensor | None,
+        output_layer: tuple[torch.Tensor, torch.Tensor] | None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Tokens of positions ``(N,)`` and, with ``values_V``, ``E[values[X]]`` under each position's distribution."""
+        """Tokens of positions ``(N,)`` and, with ``values_V``, ``E[values[X]]`` under each position's distribution.
+
+        ``output_layer``: the token head's ``(weight, bias)`` from :func:`padded_output_layer` (None for regression).
+        """
         if self.head_kind == "regression":  # a point mass at the rounded output
             tokens = self.head(head_in_NC).squeeze(-1).expm1().round().clamp(0, self.vocab - 1).long()
             return tokens, (None if values_V is None else values_V[tokens])
         rows = max(1, CHUNK_ELEMENTS // self.vocab)  # logits chunk by chunk: no (N, vocab) tensor
-        weight, bias = padded_output_layer(self.head.weight, self.head.bias)
+        weight, bias = output_layer
         tokens, expected = [], []
         for r in range(0, head_in_NC.shape[0], rows):
             logits = output_logits(head_in_NC[r : r + rows], weight, bias, self.vocab)
