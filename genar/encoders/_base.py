@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from ._resize import resize_patches
 
 #: Bytes of float input per slice of a batch that :class:`Encoder` preprocesses and encodes at a time on the CPU: under
 #: the size (32 MiB) at which glibc maps every allocation anew, so the slice's tensors reuse freed heap memory instead
@@ -91,11 +92,7 @@ class Encoder(nn.Module):
             )
             raise TypeError(msg)
         layout = getattr(self.net, "input_memory_format", torch.channels_last)  # channels last: the patches' own
-        x_BCHW = patches_BHWC.permute(0, 3, 1, 2)
-        x_BCHW = x_BCHW.to(self.mean.device, torch.float32, memory_format=layout).div_(255.0)
-        size = self.spec.input_size
-        if x_BCHW.shape[-2:] != (size, size):
-            x_BCHW = F.interpolate(x_BCHW, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        x_BCHW = resize_patches(patches_BHWC, self.spec.input_size, layout, self.mean.device)
         return x_BCHW.sub_(self.mean).div_(self.std)  # x_BCHW is this call's own copy
 
     def patches_per_slice(self, height: int, width: int) -> int:
