@@ -76,3 +76,29 @@ def test_order_statistics_of_a_strided_view_equal_those_of_its_copy():
     x = torch.from_numpy(np.random.default_rng(2).normal(size=(300, 8)).astype(np.float32)).T  # (8, 300), strided
     ranks = torch.tensor([0, 29, 150, 299])
     assert torch.equal(order_statistics(x, ranks), torch.sort(x.contiguous(), dim=1).values[:, ranks])
+
+
+def test_encoder_runs_on_the_threads_its_network_asks_for_and_restores_the_setting():
+    encoder = get_encoder("color_texture")
+    seen = []
+    encoder.net.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    patches = torch.zeros((2, 224, 224, 3), dtype=torch.uint8)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        encoder(patches)
+        assert seen == [1] and torch.get_num_threads() == 2
+        with pytest.raises(TypeError, match="must be uint8"):
+            encoder(patches.float())  # an error inside restores the setting too
+        assert torch.get_num_threads() == 2
+        # Beside a network that takes every thread, the light part does too: a limit belongs to the whole run.
+        default = get_encoder("default")
+        default.encoders[1].net.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+        assert default.cpu_threads is None
+        default(patches)
+        pair = get_encoder("color_texture+color_texture")
+        pair.encoders[0].net.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+        pair(patches)
+        assert seen == [1, 2, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
