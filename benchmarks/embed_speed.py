@@ -1,15 +1,15 @@
 """Histology embedding throughput, stage by stage: patch reading, each encoder's network, and embed_patches end to end.
 
 For each encoder: GFLOP per patch (counted by ``torch.utils.flop_counter`` on one patch: convolutions and matrix
-products), patches/s and achieved GFLOP/s of the network alone (a batch already in memory, warm), beside the
-machine's measured float32 matmul peak, and patches/s of the whole encoder on the uint8 batch (with its resizing and
-normalisation, on the threads it asks for: colour/texture runs on one); each the best of at least 3 calls and 2 s. Then patch reading alone (``iter_patches``, each image
-chunk decoded once) and ``genar.pp.embed_patches`` end to end (reading overlapped with encoding; the better of two
-calls, each building its encoder), with the patches/s of its encoder counted over the time spent inside it. Python's
-garbage is collected before each timed pass. Patches are the spots of her2st sections C4 and C3 (lazily read
-from the image pyramids, as in use) when the data is found, else ``--n-patches`` spots of a synthetic slide. UNI
-(ViT-L/16) and H-optimus-0 (ViT-g/14) run with random weights (their speed does not depend on the weights, which
-cannot be fetched here).
+products), patches/s and achieved GFLOP/s of the network alone (a batch already in memory, warm), beside the machine's
+measured float32 matmul peak, and patches/s of the whole encoder on the uint8 batch (with its resizing and
+normalisation, on the threads it asks for: colour/texture runs on one); each the best of at least 3 calls and 2 s.
+Then patch reading alone (``iter_patches``, each image chunk decoded once) and ``genar.pp.embed_patches`` end to end
+(reading overlapped with encoding; the better of two calls, each building its encoder), with the patches/s of its
+encoder counted over the time spent inside it. Python's garbage is collected before each timed pass. Patches are the
+spots of her2st sections C4 and C3 (lazily read from the image pyramids, as in use) when the data is found, else
+``--n-patches`` spots of a synthetic slide. UNI (ViT-L/16) and H-optimus-0 (ViT-g/14) run with random weights (their
+speed does not depend on the weights, which cannot be fetched here).
 
 Run:  GENAR_DATA_DIR=../shared/data python benchmarks/embed_speed.py [--encoders default color_texture
       efficientnet_lite0_mid uni_arch] [--n-patches 256] [--batch-size 64] [--device cpu]
