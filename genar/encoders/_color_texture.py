@@ -124,7 +124,7 @@ def order_statistics(x_RN: torch.Tensor, ranks: torch.Tensor, n_bins: int = 2048
     low = x_RN.amin(1, keepdim=True)  # amin and amax apart: aminmax was 5× slower on the CPU
     span = x_RN.amax(1, keepdim=True) - low
     scale = torch.where(span > 0, n_bins / span, torch.zeros_like(span))
-    # Bin indices as int32: converting floats to int64 took 5× as long on the CPU, a quarter of the encoder's time.
+    # Bin indices as int32: converting floats to int64 took 5× as long on the CPU (300 against 57 µs here).
     row_offset_R1 = torch.arange(0, R * n_bins, n_bins, device=device, dtype=torch.int32).unsqueeze(1)
     bin_RN = torch.sub(x_RN, low).mul_(scale).int().clamp_(max=n_bins - 1).add_(row_offset_R1)
     count_RB = torch.bincount(bin_RN.reshape(-1), minlength=R * n_bins).view(R, n_bins)
