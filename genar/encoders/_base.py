@@ -63,8 +63,8 @@ class Encoder(nn.Module):
     """Feature extractor for uint8 RGB patches: resizes, normalises and runs the network.
 
     The float batch is channels last (the patches' own layout, which convolutions run fastest on) unless the network
-    has an ``input_memory_format`` attribute that asks otherwise. On the CPU, a network with a ``cpu_threads``
-    attribute runs on at most that many of PyTorch's threads (the setting is restored afterwards).
+    has an ``input_memory_format`` attribute that asks otherwise. On the CPU, a network with a ``cpu_thread_share``
+    attribute runs on that share of PyTorch's threads, at least one (the setting is restored afterwards).
 
     Parameters
     ----------
@@ -107,8 +107,12 @@ class Encoder(nn.Module):
 
     @property
     def cpu_threads(self) -> int | None:
-        """PyTorch threads the network runs on at most, on the CPU: its ``cpu_threads`` attribute (None: all)."""
-        return getattr(self.net, "cpu_threads", None)
+        """PyTorch threads the network runs on at most, on the CPU (None: all of them).
+
+        Its ``cpu_thread_share`` attribute of the threads PyTorch has now, at least one.
+        """
+        share = getattr(self.net, "cpu_thread_share", None)
+        return None if share is None else max(1, int(torch.get_num_threads() * share))
 
     @torch.inference_mode()
     def forward(self, patches_BHWC: torch.Tensor) -> torch.Tensor:

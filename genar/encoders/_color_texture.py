@@ -29,10 +29,10 @@ class ColorTexture(nn.Module):
     #: Planar input: resizing and the per-channel statistics run faster on it than on the interleaved patches
     #: (measured ~20% end to end on 2 cores), where the convolutional encoders want channels last.
     input_memory_format = torch.contiguous_format
-    #: One thread on the CPU: many short, memory-bound passes gain little from a second thread (1,020 against 1,200
-    #: patches/s alone, on 2 cores), while inside ``embed_patches`` the freed core reads the next patches (690–800
-    #: against 490–610 patches/s end to end).
-    cpu_threads = 1
+    #: Half of PyTorch's threads on the CPU, the other half left to reading, which costs about as much per patch:
+    #: many short, memory-bound passes gained little from a second thread of two (1,020 against 1,200 patches/s
+    #: alone), while inside ``embed_patches`` the freed core read the next patches (690–800 against 490–610).
+    cpu_thread_share = 0.5
 
     def __init__(self) -> None:
         super().__init__()

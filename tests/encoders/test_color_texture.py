@@ -100,5 +100,8 @@ def test_encoder_runs_on_the_threads_its_network_asks_for_and_restores_the_setti
         pair.encoders[0].net.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
         pair(patches)
         assert seen == [1, 2, 1] and torch.get_num_threads() == 2
+        torch.set_num_threads(4)  # a share, not a count: half of four
+        encoder(patches)
+        assert seen[-1] == 2 and torch.get_num_threads() == 4
     finally:
         torch.set_num_threads(before)
