@@ -57,11 +57,6 @@ def zarr_array_of(data):
     return None
 
 
-def _grid(shape: tuple[int, ...], chunks: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
-    """The dask ``chunks`` of an array of ``shape`` cut into regular ``chunks`` (the last of each axis may be short)."""
-    return tuple((c,) * (n // c) + ((n % c,) if n % c else ()) for n, c in zip(shape, chunks, strict=True))
-
-
 class ChunkedLevel:
     """One pyramid level: its chunk grid, and the decoded chunks (``(3, h, w)`` uint8) least recently used first.
 
@@ -76,8 +71,11 @@ class ChunkedLevel:
         self.y_edges = np.concatenate([[0], np.cumsum(self.data.chunks[1])])
         self.x_edges = np.concatenate([[0], np.cumsum(self.data.chunks[2])])
         self.files = None if self.stored is None else StoredChunks.of(self.stored)
-        if self.files is not None and _grid(self.files.shape[1:], self.files.chunk_shape[1:]) != data.chunks[1:]:
-            self.files = None  # dask's chunks are not the stored ones: read regions through zarr
+        if self.files is not None:
+            from dask.array.core import normalize_chunks
+
+            if normalize_chunks(self.files.chunk_shape[1:], self.files.shape[1:]) != data.chunks[1:]:
+                self.files = None  # dask's chunks are not the stored ones: read regions through zarr
         self.cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self.cache_bytes = cache_bytes
         self.decoded = 0  # chunks decoded so far (the benchmark reports it)
