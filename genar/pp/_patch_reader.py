@@ -156,9 +156,28 @@ class PatchReader:
             level = levels[p["level"]]
             self.levels[section] = (ChunkedLevel(level.data, self.pool), levels[0].shape[-1] / level.shape[-1])
 
-    def read(self, rows: np.ndarray) -> np.ndarray:
-        """uint8 patches ``(len(rows), patch_px, patch_px, 3)`` of the table rows ``rows``."""
+    @property
+    def patch_px(self) -> int:
+        """Edge of every patch :meth:`read` returns, in pixels."""
+        return int(self.params["patch_px"])
+
+    def read(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """uint8 patches ``(len(rows), patch_px, patch_px, 3)`` of the table rows ``rows``.
+
+        ``out``: a uint8 array to write them into, at least ``len(rows)`` patches long (its first ``len(rows)`` are
+        returned), such as page-locked memory for a copy to a GPU.
+        """
         rows = np.asarray(rows, dtype=int)
+        shape = (len(rows), self.patch_px, self.patch_px, 3)
+        if out is not None:
+            if out.dtype != np.uint8 or out.shape[1:] != shape[1:] or len(out) < len(rows):
+                msg = (
+                    f"`out` must be a uint8 array of at least {shape} to hold these patches; got "
+                    f"{out.dtype} {out.shape}. Allocate it as `np.empty((n, {self.patch_px}, {self.patch_px}, 3), "
+                    "np.uint8)`."
+                )
+                raise ValueError(msg)
+            out = out[: len(rows)]
         plans, needed = [], {}
         for row in rows:
             level, factor = self.levels[self.sections[row]]
@@ -170,7 +189,8 @@ class PatchReader:
             plans.append((level, lo, hi, box))
         for level, keys in needed.values():
             level.load(keys)
-        out = np.empty((len(rows), self.params["patch_px"], self.params["patch_px"], 3), dtype=np.uint8)
+        if out is None:
+            out = np.empty(shape, dtype=np.uint8)
 
         def cut_patches(indices: np.ndarray) -> None:
             for i in indices:

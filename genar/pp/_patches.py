@@ -217,26 +217,44 @@ def iter_patches(
     table_key: str = _keys.PANEL_TABLE,
     patches_key: str = _keys.PATCHES,
     prefetch: bool = True,
+    buffers: Sequence[np.ndarray] | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(rows, patches)`` batches over all spots, reading each batch lazily from the image pyramids.
 
     Each image chunk is decoded once however many patches overlap it (see :class:`PatchReader`); with ``prefetch``,
     the next batch is read on a background thread while the caller works on the current one.
+
+    ``buffers``: uint8 arrays of at least ``(batch_size, patch_px, patch_px, 3)`` to read into in turn (batch ``k``
+    into ``buffers[k % len(buffers)]``), such as page-locked memory that a GPU copies from without a staging copy.
+    Each yielded batch is then a view of a buffer that a later batch overwrites: finish with it (a copy to a device
+    included) before asking for the next. With ``prefetch`` the next batch is already being read into another
+    buffer, so two at least are needed.
     """
+    needed = 2 if prefetch else 1
+    if buffers is not None and len(buffers) < needed:
+        msg = (
+            f"`buffers` must hold at least {needed} arrays (one is read into while the caller uses another); got "
+            f"{len(buffers)}. Pass {needed} arrays, or `buffers=None`."
+        )
+        raise ValueError(msg)
     table = get_table(sdata, table_key)
     reader = PatchReader(sdata, table, patches_key)
     batches = row_batches(table.n_obs, batch_size)
+
+    def read(k: int) -> np.ndarray:
+        return reader.read(batches[k], out=None if buffers is None else buffers[k % len(buffers)])
+
     try:
         if not prefetch:
-            for rows in batches:
-                yield rows, reader.read(rows)
+            for k, rows in enumerate(batches):
+                yield rows, read(k)
             return
         with ThreadPoolExecutor(max_workers=1) as ahead:
-            pending = ahead.submit(reader.read, batches[0]) if batches else None
+            pending = ahead.submit(read, 0) if batches else None
             for k, rows in enumerate(batches):
                 patches = pending.result()
                 if k + 1 < len(batches):
-                    pending = ahead.submit(reader.read, batches[k + 1])
+                    pending = ahead.submit(read, k + 1)
                 yield rows, patches
     finally:
         reader.close()

@@ -337,3 +337,38 @@ def test_stored_chunks_leave_other_layouts_to_zarr_and_refuse_a_wrong_sized_chun
     chunk_file.write_bytes(numcodecs.Zstd().encode(b"too short"))
     with pytest.raises(ValueError, match="holds 9 values"):
         files.read((0, 0, 0))
+
+
+@pytest.mark.parametrize("prefetch", [True, False])
+def test_iter_patches_reads_into_the_given_buffers_in_turn(panel, prefetch):
+    genar.pp.extract_patches(panel, size_um=24.0, patch_px=24)
+    expected = genar.pp.read_patches(panel)
+    px = expected.shape[1]
+    buffers = [np.zeros((4, px, px, 3), np.uint8) for _ in range(3)]
+    seen = []
+    for k, (rows, patches) in enumerate(genar.pp.iter_patches(panel, batch_size=4, prefetch=prefetch, buffers=buffers)):
+        assert np.shares_memory(patches, buffers[k % 3]) and len(patches) == len(rows)
+        np.testing.assert_array_equal(patches, expected[rows])  # the buffer not yet overwritten by a later batch
+        seen.append(rows)
+    assert len(seen) > 3 and np.array_equal(np.concatenate(seen), np.arange(len(expected)))
+    with pytest.raises(ValueError, match=r"`buffers` must hold at least 2 arrays.*got 1"):
+        next(genar.pp.iter_patches(panel, batch_size=4, buffers=buffers[:1]))
+
+
+def test_reader_writes_into_out_and_refuses_a_wrong_buffer(panel):
+    from genar.pp import _patch_reader
+
+    genar.pp.extract_patches(panel, size_um=24.0, patch_px=24)
+    reader = _patch_reader.PatchReader(panel, panel.tables["genar"], "genar_patches")
+    try:
+        px = reader.patch_px
+        out = np.zeros((6, px, px, 3), np.uint8)
+        got = reader.read(np.arange(4), out=out)
+        assert np.shares_memory(got, out) and got.shape == (4, px, px, 3)
+        np.testing.assert_array_equal(got, reader.read(np.arange(4)))
+        assert not out[4:].any()  # rows past the batch are left alone
+        for wrong in (np.zeros((3, px, px, 3), np.uint8), np.zeros((6, px, px, 3), np.float32)):
+            with pytest.raises(ValueError, match=r"`out` must be a uint8 array of at least \(4, "):
+                reader.read(np.arange(4), out=wrong)
+    finally:
+        reader.close()
