@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -20,6 +20,14 @@ SLICE_BYTES = 8 * 2**20
 #: ImageNet channel statistics, for encoders pretrained on ImageNet.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: Autocast dtype of convolutional networks on a CUDA GPU: float16 keeps three more bits of mantissa than bfloat16,
+#: and their (ReLU-family) activations stay far inside its range.
+CNN_GPU_DTYPE = torch.float16
+#: Autocast dtype of vision transformers on a CUDA GPU: bfloat16, whose float32 range keeps the large activations of
+#: giant ViTs from overflowing as they can in float16. The colour/texture statistics have none: they stay float32
+#: (their fractions and histograms compare pixels with thresholds).
+VIT_GPU_DTYPE = torch.bfloat16
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,9 @@ class EncoderSpec:
         One line for :func:`genar.encoders.available`.
     microns_per_pixel
         Resolution the encoder was trained at, if documented (``None`` when it is not tied to one).
+    gpu_dtype
+        Reduced precision the network runs in under autocast on a CUDA GPU (``None``: float32 there too). bfloat16
+        falls back to float16 on a GPU without it. On the CPU every encoder runs in float32.
     """
 
     name: str
@@ -57,6 +68,7 @@ class EncoderSpec:
     description: str = ""
     microns_per_pixel: float | None = None
     extras: tuple[str, ...] = field(default_factory=tuple)
+    gpu_dtype: torch.dtype | None = None
 
 
 class Encoder(nn.Module):
@@ -64,7 +76,9 @@ class Encoder(nn.Module):
 
     The float batch is channels last (the patches' own layout, which convolutions run fastest on) unless the network
     has an ``input_memory_format`` attribute that asks otherwise. On the CPU, a network with a ``cpu_thread_share``
-    attribute runs on that share of PyTorch's threads, at least one (the setting is restored afterwards).
+    attribute runs on that share of PyTorch's threads, at least one (the setting is restored afterwards). On a CUDA
+    GPU the network runs under autocast in the spec's ``gpu_dtype`` while :attr:`reduced_precision` is True (the
+    resizing and normalisation stay float32, and the features come back as float32).
 
     Parameters
     ----------
@@ -78,6 +92,8 @@ class Encoder(nn.Module):
         self.net = spec.build()
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
+        #: Whether the network runs in the spec's ``gpu_dtype`` on a CUDA GPU (False: float32 everywhere).
+        self.reduced_precision = True
         self.eval()
 
     @property
@@ -114,6 +130,16 @@ class Encoder(nn.Module):
         share = getattr(self.net, "cpu_thread_share", None)
         return None if share is None else max(1, int(torch.get_num_threads() * share))
 
+    def compute_dtype(self, device_type: str | None = None) -> torch.dtype:
+        """The dtype the network runs in on ``device_type`` (default: where the encoder is now).
+
+        The spec's ``gpu_dtype`` (under autocast) on a CUDA GPU while :attr:`reduced_precision` is True, else float32.
+        """
+        device_type = device_type or self.mean.device.type
+        if not self.reduced_precision or device_type != "cuda" or self.spec.gpu_dtype is None:
+            return torch.float32
+        return gpu_autocast_dtype(self.spec.gpu_dtype, bf16_supported=torch.cuda.is_bf16_supported())
+
     @torch.inference_mode()
     def forward(self, patches_BHWC: torch.Tensor) -> torch.Tensor:
         """Features ``(B, dim)`` of uint8 patches ``(B, H, W, 3)``, on at most :attr:`cpu_threads` threads."""
@@ -124,9 +150,35 @@ class Encoder(nn.Module):
     def encode(self, patches_BHWC: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` on the threads PyTorch has; on the CPU a slice of the batch at a time."""
         if self.mean.device.type != "cpu":
-            return self.net(self.preprocess(patches_BHWC)).float()
+            x_BCHW = self.preprocess(patches_BHWC)
+            dtype = self.compute_dtype()
+            with torch.autocast(self.mean.device.type, dtype=dtype) if dtype != torch.float32 else nullcontext():
+                return self.net(x_BCHW).float()
         slices = patches_BHWC.split(self.patches_per_slice(*patches_BHWC.shape[1:3]))
         return torch.cat([self.net(self.preprocess(patches)).float() for patches in slices])
+
+
+def gpu_autocast_dtype(wanted: torch.dtype, *, bf16_supported: bool) -> torch.dtype:
+    """The autocast dtype on a CUDA GPU for an encoder that asks for ``wanted``: float16 where bfloat16 is missing."""
+    if wanted == torch.bfloat16 and not bf16_supported:
+        return torch.float16
+    return wanted
+
+
+def compute_dtypes(model: nn.Module, device_type: str) -> dict[str, str]:
+    """``{encoder name: dtype}`` of every encoder in ``model`` on ``device_type``, as recorded with the features."""
+    return {
+        part.spec.name: str(part.compute_dtype(device_type)).removeprefix("torch.")
+        for part in model.modules()
+        if isinstance(part, Encoder)
+    }
+
+
+def use_reduced_precision(model: nn.Module, *, enabled: bool) -> None:
+    """Set :attr:`Encoder.reduced_precision` of ``model`` and of every encoder inside it (a :class:`ConcatEncoder`)."""
+    for part in model.modules():
+        if isinstance(part, Encoder):
+            part.reduced_precision = enabled
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._base import IMAGENET_MEAN, IMAGENET_STD, EncoderSpec
+from ._base import CNN_GPU_DTYPE, IMAGENET_MEAN, IMAGENET_STD, VIT_GPU_DTYPE, EncoderSpec
 from ._hub import fetch_weights, load_into, read_state_dict
 from ._timm import build_vit
 from ._vit import ResNet50, ViTArgs
@@ -179,6 +179,7 @@ def timm_folder_spec(name: str, folder: str | Path, *, description: str = "") ->
         std=tuple(cfg.get("std", IMAGENET_STD)),
         version=f"local:{folder.name}",
         description=description or f"timm {config['architecture']} from {folder}",
+        gpu_dtype=VIT_GPU_DTYPE,
     )
 
 
@@ -236,6 +237,7 @@ def foundation_specs() -> list[EncoderSpec]:
             version=f"hf:{repo}",
             description=f"{text}; 224 px at 0.5 µm/px. Weights from the Hugging Face hub or $GENAR_WEIGHTS_DIR.",
             microns_per_pixel=0.5,
+            gpu_dtype=VIT_GPU_DTYPE,
         )
         for name, (repo, text, mean, std, convert) in hub.items()
     ]
@@ -250,6 +252,7 @@ def foundation_specs() -> list[EncoderSpec]:
             version="hf:MahmoodLab/conch",
             description="CONCH vision encoder (ViT-B/16, MahmoodLab), gated; needs the `conch` package.",
             microns_per_pixel=0.5,
+            gpu_dtype=VIT_GPU_DTYPE,
         )
     )
     specs.append(
@@ -260,6 +263,7 @@ def foundation_specs() -> list[EncoderSpec]:
             input_size=224,
             version="hf:timm/resnet50.tv_in1k",
             description="ResNet-50, torchvision ImageNet weights (via timm on the hub), pooled last layer.",
+            gpu_dtype=CNN_GPU_DTYPE,
         )
     )
     return specs

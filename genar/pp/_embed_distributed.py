@@ -59,12 +59,17 @@ def embed_distributed(
     *,
     batch_size: int,
     patches_key: str,
+    pin_memory: bool,
     show_progress_bar: bool,
     trainer_kwargs: dict[str, Any],
 ) -> np.ndarray:
-    """Features ``(n_spots, dim)`` of every patch, embedded by ``Trainer.predict(**trainer_kwargs)``."""
+    """Features ``(n_spots, dim)`` of every patch, embedded by ``Trainer.predict(**trainer_kwargs)``.
+
+    ``pin_memory``: the loader hands batches over in page-locked memory (for GPUs: Lightning then copies them
+    asynchronously).
+    """
     batches = PatchBatches(sdata, table, patches_key, batch_size)
-    loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False)
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False, pin_memory=pin_memory)
     try:
         shares = predict_shares(trainer_kwargs, EmbeddingPlan(encoder), loader, show_progress_bar=show_progress_bar)
     finally:

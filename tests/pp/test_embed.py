@@ -149,3 +149,57 @@ def test_pp_chain_on_real_sections(her2st):
     assert feats.std(axis=0).max() > 0  # real tissue: the features vary between spots
     assert table.varm["genar_gene_group"].shape == (200, 6)
     assert table.uns["genar"]["params"]["train_sections"] == ["C2", "C3", "C4"]
+
+
+def test_reduced_precision_is_chosen_per_encoder_for_a_gpu_only():
+    from genar.encoders._base import compute_dtypes, gpu_autocast_dtype, use_reduced_precision
+
+    assert gpu_autocast_dtype(torch.bfloat16, bf16_supported=True) == torch.bfloat16
+    assert gpu_autocast_dtype(torch.bfloat16, bf16_supported=False) == torch.float16  # GPUs before Ampere
+    assert gpu_autocast_dtype(torch.float16, bf16_supported=False) == torch.float16
+    assert genar.encoders.get_spec("uni").gpu_dtype == torch.bfloat16  # ViTs: float32's range
+    model = genar.encoders.get_encoder("efficientnet_lite0_random+color_texture")
+    on_gpu = {"efficientnet_lite0_random": "float16", "color_texture": "float32"}  # statistics stay float32
+    assert compute_dtypes(model, "cuda") == on_gpu
+    assert set(compute_dtypes(model, "cpu").values()) == {"float32"}
+    use_reduced_precision(model, enabled=False)
+    assert set(compute_dtypes(model, "cuda").values()) == {"float32"}
+    use_reduced_precision(model, enabled=True)
+    assert compute_dtypes(model, "cuda") == on_gpu
+
+
+def test_precision_is_checked_and_recorded_and_float32_on_the_cpu(patched):
+    from genar._device import accelerator_device_type
+
+    encoder = "efficientnet_lite0_random+color_texture"  # float16 on a GPU, float32 here
+    for precision in ("auto", "32"):
+        genar.pp.embed_patches(
+            patched, encoder=encoder, precision=precision, device="cpu", key_added=precision, show_progress_bar=False
+        )
+    table = patched.tables["genar"]
+    np.testing.assert_array_equal(table.obsm["auto"], table.obsm["32"])
+    params = table.uns["auto"]["params"]
+    assert params["precision"] == "auto"
+    assert params["compute_dtypes"] == {"efficientnet_lite0_random": "float32", "color_texture": "float32"}
+    with pytest.raises(ValueError, match=r"`precision` must be 'auto' .* or '32' .*; got 'bf16'"):
+        genar.pp.embed_patches(patched, precision="bf16", key_added="bad")
+    assert accelerator_device_type("gpu") == accelerator_device_type("cuda") == "cuda"
+    assert accelerator_device_type("cpu") == "cpu"
+    assert accelerator_device_type("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_embedding_in_reduced_precision_from_page_locked_memory_matches_the_cpu(patched):
+    encoder = "efficientnet_lite0_random+color_texture"
+    genar.pp.embed_patches(patched, encoder=encoder, device="cpu", key_added="cpu", show_progress_bar=False)
+    for precision in ("auto", "32"):
+        genar.pp.embed_patches(
+            patched, encoder=encoder, device="cuda", precision=precision, key_added=precision, show_progress_bar=False
+        )
+    table = patched.tables["genar"]
+    cpu, dim = table.obsm["cpu"], genar.encoders.get_spec("efficientnet_lite0_random").dim
+    np.testing.assert_allclose(table.obsm["32"], cpu, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(table.obsm["auto"][:, dim:], cpu[:, dim:], rtol=1e-3, atol=1e-4)  # float32 part
+    scale = np.abs(cpu[:, :dim]).max()
+    np.testing.assert_allclose(table.obsm["auto"][:, :dim], cpu[:, :dim], atol=2e-2 * scale)  # float16 network
+    assert table.uns["auto"]["params"]["compute_dtypes"]["efficientnet_lite0_random"] == "float16"
