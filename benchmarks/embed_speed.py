@@ -9,10 +9,12 @@ Then patch reading alone (``iter_patches``, each image chunk decoded once) and `
 encoder counted over the time spent inside it. Python's garbage is collected before each timed pass. Patches are the
 spots of her2st sections C4 and C3 (lazily read from the image pyramids, as in use) when the data is found, else
 ``--n-patches`` spots of a synthetic slide. UNI (ViT-L/16) and H-optimus-0 (ViT-g/14) run with random weights (their
-speed does not depend on the weights, which cannot be fetched here).
+speed does not depend on the weights, which cannot be fetched here). On a CUDA GPU, ``--precision auto`` (the default,
+as in ``embed_patches``) runs each network in its own reduced precision (``genar.encoders.available()``: gpu_dtype),
+network-alone timings included; ``--precision 32`` runs float32. On the CPU both run float32.
 
 Run:  GENAR_DATA_DIR=../shared/data python benchmarks/embed_speed.py [--encoders default color_texture
-      efficientnet_lite0_mid uni_arch] [--n-patches 256] [--batch-size 64] [--device cpu]
+      efficientnet_lite0_mid uni_arch] [--n-patches 256] [--batch-size 64] [--device cpu] [--precision auto]
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import numpy as np
 import torch
 
 import genar
-from genar.encoders import EncoderSpec, register
+from genar.encoders import EncoderSpec, get_spec, register
+from genar.encoders._base import use_reduced_precision
 from genar.encoders._foundation import VIT_ARGS
 from genar.encoders._vit import VisionTransformer
 
@@ -88,12 +91,18 @@ def encoder_speed(encoder, batch: torch.Tensor, device: str) -> tuple[float, flo
             for p, xi in zip(parts, inputs, strict=True):
                 p.net(xi[:1])
         gflop = counter.get_total_flops() / 1e9
-        network = best_seconds(lambda: [p.net(xi) for p, xi in zip(parts, inputs, strict=True)], device)
+
+        def networks():
+            for p, xi in zip(parts, inputs, strict=True):
+                with p.autocast():  # the precision embed_patches runs it in
+                    p.net(xi)
+
+        network = best_seconds(networks, device)
         whole = best_seconds(lambda: encoder(x), device)
     return gflop, len(batch) / network, len(batch) / whole
 
 
-def embed_timed(sdata, encoder: str, batch_size: int, device: str) -> tuple[float, float]:
+def embed_timed(sdata, encoder: str, batch_size: int, device: str, precision: str) -> tuple[float, float]:
     """(seconds, seconds inside the encoder) of one ``genar.pp.embed_patches`` call.
 
     The encoder that ``embed_patches`` builds is timed from its forward pre-hook to its forward hook, so the second
@@ -113,7 +122,13 @@ def embed_timed(sdata, encoder: str, batch_size: int, device: str) -> tuple[floa
         gc.collect()  # not a collection of the objects that loading the data left behind
         start = time.perf_counter()
         genar.pp.embed_patches(
-            sdata, encoder=encoder, batch_size=batch_size, device=device, key_added=f"X_{encoder}", overwrite=True
+            sdata,
+            encoder=encoder,
+            batch_size=batch_size,
+            device=device,
+            precision=precision,
+            key_added=f"X_{encoder}",
+            overwrite=True,
         )
         return time.perf_counter() - start, sum(inside)
     finally:
@@ -126,12 +141,19 @@ def main() -> None:
     parser.add_argument("--n-patches", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="auto", choices=["auto", "32"], help="as in embed_patches")
     args = parser.parse_args()
     genar.settings.show_progress_bar = False
     for name, arch in ARCHITECTURES.items():
         a = VIT_ARGS[arch]
         register(
-            EncoderSpec(name=name, build=lambda a=a: VisionTransformer(a).eval(), dim=a.dim, input_size=a.img_size),
+            EncoderSpec(
+                name=name,
+                build=lambda a=a: VisionTransformer(a).eval(),
+                dim=a.dim,
+                input_size=a.img_size,
+                gpu_dtype=get_spec(arch).gpu_dtype,
+            ),
             overwrite=True,
         )
     from speed import matmul_peak_gflops
@@ -141,7 +163,8 @@ def main() -> None:
     peak = matmul_peak_gflops()
     print(
         f"{n} patches of {sdata.tables['genar'].uns['genar_patches']['params']['patch_px']} px, batch "
-        f"{args.batch_size}, device {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"{args.batch_size}, device {args.device} (precision {args.precision}), torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; "
         f"float32 matmul peak {peak:.0f} GFLOP/s"
     )
     rates = []
@@ -164,8 +187,12 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for encoder in args.encoders:
-        gflop, net_rate, encoder_rate = encoder_speed(genar.encoders.get_encoder(encoder), batch, args.device)
-        seconds, in_encoder = min(embed_timed(sdata, encoder, args.batch_size, args.device) for _ in range(2))
+        model = genar.encoders.get_encoder(encoder)
+        use_reduced_precision(model, enabled=args.precision == "auto")
+        gflop, net_rate, encoder_rate = encoder_speed(model, batch, args.device)
+        seconds, in_encoder = min(
+            embed_timed(sdata, encoder, args.batch_size, args.device, args.precision) for _ in range(2)
+        )
         dim = sdata.tables["genar"].obsm[f"X_{encoder}"].shape[1]
         achieved = gflop * net_rate
         print(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -140,6 +140,11 @@ class Encoder(nn.Module):
             return torch.float32
         return gpu_autocast_dtype(self.spec.gpu_dtype, bf16_supported=torch.cuda.is_bf16_supported())
 
+    def autocast(self) -> AbstractContextManager:
+        """Autocast to :meth:`compute_dtype` where the encoder is now, for its network (a null context in float32)."""
+        dtype, device_type = self.compute_dtype(), self.mean.device.type
+        return torch.autocast(device_type, dtype=dtype) if dtype != torch.float32 else nullcontext()
+
     @torch.inference_mode()
     def forward(self, patches_BHWC: torch.Tensor) -> torch.Tensor:
         """Features ``(B, dim)`` of uint8 patches ``(B, H, W, 3)``, on at most :attr:`cpu_threads` threads."""
@@ -151,8 +156,7 @@ class Encoder(nn.Module):
         """:meth:`forward` on the threads PyTorch has; on the CPU a slice of the batch at a time."""
         if self.mean.device.type != "cpu":
             x_BCHW = self.preprocess(patches_BHWC)
-            dtype = self.compute_dtype()
-            with torch.autocast(self.mean.device.type, dtype=dtype) if dtype != torch.float32 else nullcontext():
+            with self.autocast():
                 return self.net(x_BCHW).float()
         slices = patches_BHWC.split(self.patches_per_slice(*patches_BHWC.shape[1:3]))
         return torch.cat([self.net(self.preprocess(patches)).float() for patches in slices])
