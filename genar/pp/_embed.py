@@ -136,10 +136,9 @@ def embed_patches(
                 sdata, batch_size=batch_size, table_key=table_key, patches_key=patches_key, buffers=buffers
             )
             for k, (rows, patches) in enumerate(batches):
-                if pinned is None:
-                    batch = torch.from_numpy(patches).to(dev)
-                else:  # the pinned tensor itself (`patches` is a view of it): the copy does not wait
-                    batch = pinned[k % 2][: len(rows)].to(dev, non_blocking=True)
+                # pinned: the page-locked tensor that `patches` is a view of, so that the copy does not wait
+                batch = torch.from_numpy(patches) if pinned is None else pinned[k % 2][: len(rows)]
+                batch = batch.to(dev, non_blocking=pinned is not None)
                 features[rows] = model(batch).cpu().numpy()  # waits for the GPU: the buffer is free for a later batch
                 bar.update(len(rows))
     if not np.isfinite(features).all():
