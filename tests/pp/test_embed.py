@@ -168,14 +168,23 @@ def test_reduced_precision_is_chosen_per_encoder_for_a_gpu_only():
     assert compute_dtypes(model, "cuda") == on_gpu
 
 
-def test_precision_is_checked_and_recorded_and_float32_on_the_cpu(patched):
+def test_precision_is_checked_and_recorded_and_float32_on_the_cpu(patched, monkeypatch):
     from genar._device import accelerator_device_type
 
+    build, built = genar.encoders.get_encoder, []
+
+    def recording_build(name):  # the encoders embed_patches builds, to see the precision it sets
+        built.append(build(name))
+        return built[-1]
+
+    monkeypatch.setattr(genar.encoders, "get_encoder", recording_build)
     encoder = "efficientnet_lite0_random+color_texture"  # float16 on a GPU, float32 here
     for precision in ("auto", "32"):
         genar.pp.embed_patches(
             patched, encoder=encoder, precision=precision, device="cpu", key_added=precision, show_progress_bar=False
         )
+    # what a GPU would run: reduced precision with "auto", float32 with "32"
+    assert [[part.reduced_precision for part in model.encoders] for model in built] == [[True, True], [False, False]]
     table = patched.tables["genar"]
     np.testing.assert_array_equal(table.obsm["auto"], table.obsm["32"])
     params = table.uns["auto"]["params"]
