@@ -196,6 +196,7 @@ def _run(commands, args) -> str:
             technology=args.technology,
             pixel_size_um=args.pixel_size_um,
             overwrite=args.overwrite,
+            embed_precision=args.embed_precision,
         )
     if args.command == "fit":
         return commands.fit(
@@ -210,6 +211,7 @@ def _run(commands, args) -> str:
             random_state=args.seed,
             precision=args.precision,
             overwrite=args.overwrite,
+            embed_precision=args.embed_precision,
         )
     return commands.predict(
         args.input,
@@ -219,6 +221,7 @@ def _run(commands, args) -> str:
         technology=args.technology,
         pixel_size_um=args.pixel_size_um,
         overwrite=args.overwrite,
+        embed_precision=args.embed_precision,
     )
 
 
@@ -248,6 +251,17 @@ def _panel_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-sections", nargs="+", default=None, help="sections the panel and model learn from")
     p.add_argument("--scales", nargs="+", type=int, default=None, help="groups per scale (default: the paper's)")
     p.add_argument("--encoder", default="default", help="histology encoder (default: default)")
+    _embed_precision_argument(p)
+
+
+def _embed_precision_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--embed-precision",
+        choices=("auto", "32"),
+        default="auto",
+        help="histology encoder on a CUDA GPU: each network's reduced precision (auto), or float32 (32); the CPU "
+        "always runs float32 (default: auto)",
+    )
 
 
 def _add_embed(sub) -> None:
@@ -319,6 +333,7 @@ def _add_predict(sub) -> None:
     p.add_argument("--out", type=Path, default=None, help="output zarr (default: <input name>_genar.zarr)")
     p.add_argument("--sections", nargs="+", default=None, help="sections of a zarr to predict (default: all)")
     _slide_arguments(p, technology="that of the model's spots")
+    _embed_precision_argument(p)
     p.add_argument("--overwrite", action="store_true", help="replace --out")
 
 

@@ -78,6 +78,7 @@ def prepare(
     model: GenAR | None = None,
     technology: str | None = None,
     hierarchy: bool = False,
+    embed_precision: str = "auto",
 ) -> None:
     """Run what is missing of make_spots / select_genes / cluster_genes / extract_patches / embed_patches."""
     import genar
@@ -108,7 +109,7 @@ def prepare(
         genar.pp.extract_patches(sdata)
     embedded = table.uns.get(_keys.HISTOLOGY, {}).get("encoder", {}).get("name")
     if _keys.HISTOLOGY not in table.obsm or embedded != encoder:
-        genar.pp.embed_patches(sdata, encoder=encoder, overwrite=True)
+        genar.pp.embed_patches(sdata, encoder=encoder, precision=embed_precision, overwrite=True)
 
 
 def write_zarr(sdata: SpatialData, out: Path) -> None:
@@ -130,12 +131,21 @@ def embed(
     technology: str | None,
     pixel_size_um: float | None,
     overwrite: bool,
+    embed_precision: str = "auto",
 ) -> str:
     """Spots (pseudo-spots for a slide), panel, hierarchy, patches and features, written to a new zarr."""
     check_output(out, source, overwrite=overwrite)
     sdata, from_slide = read_input(source, pixel_size_um=pixel_size_um)
     start = time.perf_counter()
-    prepare(sdata, from_slide=from_slide, encoder=encoder, panel=panel, technology=technology, hierarchy=not from_slide)
+    prepare(
+        sdata,
+        from_slide=from_slide,
+        encoder=encoder,
+        panel=panel,
+        technology=technology,
+        hierarchy=not from_slide,
+        embed_precision=embed_precision,
+    )
     write_zarr(sdata, out)
     table = sdata.tables["genar"]
     return (
@@ -157,6 +167,7 @@ def fit(
     random_state: int,
     overwrite: bool,
     precision: str = "32",
+    embed_precision: str = "auto",
 ) -> str:
     """Prepare a zarr with measured counts as far as needed, train GenAR, save the model (and the prepared zarr)."""
     import genar
@@ -170,7 +181,7 @@ def fit(
         msg = f"`genar fit` trains on a SpatialData zarr store with measured counts; {source} is not one."
         raise UsageError(msg)
     sdata, _ = read_input(source, pixel_size_um=None)
-    prepare(sdata, from_slide=False, encoder=encoder, panel=panel, hierarchy=True)
+    prepare(sdata, from_slide=False, encoder=encoder, panel=panel, hierarchy=True, embed_precision=embed_precision)
     settings = {"default": genar.GenARConfig, "small": genar.GenARConfig.small, "paper": genar.GenARConfig.paper}
     start = time.perf_counter()
     model = genar.tl.fit(
@@ -203,6 +214,7 @@ def predict(
     technology: str | None,
     pixel_size_um: float | None,
     overwrite: bool,
+    embed_precision: str = "auto",
 ) -> str:
     """Predicted raw counts for a slide (pseudo-spots) or a zarr's spots, written to a new zarr; scored if measured."""
     import genar
@@ -212,7 +224,14 @@ def predict(
     sdata, from_slide = read_input(source, pixel_size_um=pixel_size_um)
     technology = technology or TECHNOLOGY_OF_DIAMETER.get(model.train_info.get("spot_diameter_um"), "st")
     start = time.perf_counter()
-    prepare(sdata, from_slide=from_slide, encoder=model.encoder["name"], model=model, technology=technology)
+    prepare(
+        sdata,
+        from_slide=from_slide,
+        encoder=model.encoder["name"],
+        model=model,
+        technology=technology,
+        embed_precision=embed_precision,
+    )
     genar.tl.predict(sdata, model, sections=None if sections is None else list(sections), overwrite=True)
     table = sdata.tables["genar"]
     lines = []

@@ -67,10 +67,11 @@ def test_embed_fit_predict_on_zarr_stores(sdata, tmp_path, capsys):
     panel = ["--n-genes", "16", "--train-sections", "S0", "--scales", "1", "4", "16", "--encoder", "color_texture"]
 
     embedded = tmp_path / "embedded.zarr"
-    assert main(["embed", str(source), "--out", str(embedded), *panel]) == 0
+    assert main(["embed", str(source), "--out", str(embedded), *panel, "--embed-precision", "32"]) == 0
     assert "80 spots embedded with 'color_texture'" in capsys.readouterr().out
     table = spatialdata.read_zarr(embedded).tables["genar"]
     assert table.n_vars == 16 and table.obsm["X_histology"].shape[0] == 80
+    assert table.uns["X_histology"]["params"]["precision"] == "32"
     assert table.varm["genar_gene_group"].shape == (16, 3)
     assert table.uns["genar"]["params"]["train_sections"] == ["S0"]
 
