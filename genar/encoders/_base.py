@@ -169,10 +169,15 @@ def gpu_autocast_dtype(wanted: torch.dtype, *, bf16_supported: bool) -> torch.dt
     return wanted
 
 
+def dtype_name(dtype: torch.dtype | None) -> str:
+    """``'float16'`` for ``torch.float16``; float32 for None (no reduced precision)."""
+    return str(dtype or torch.float32).removeprefix("torch.")
+
+
 def compute_dtypes(model: nn.Module, device_type: str) -> dict[str, str]:
     """``{encoder name: dtype}`` of every encoder in ``model`` on ``device_type``, as recorded with the features."""
     return {
-        part.spec.name: str(part.compute_dtype(device_type)).removeprefix("torch.")
+        part.spec.name: dtype_name(part.compute_dtype(device_type))
         for part in model.modules()
         if isinstance(part, Encoder)
     }

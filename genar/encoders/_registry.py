@@ -6,10 +6,9 @@ from collections.abc import Callable
 from functools import partial
 
 import pandas as pd
-import torch
 from torch import nn
 
-from ._base import CNN_GPU_DTYPE, ConcatEncoder, Encoder, EncoderSpec
+from ._base import CNN_GPU_DTYPE, ConcatEncoder, Encoder, EncoderSpec, dtype_name
 from ._color_texture import N_FEATURES, ColorTexture
 from ._efficientnet import LITE0_STAGE_CHANNELS, VARIANTS, EfficientNetTrunk, weights_version
 from ._foundation import foundation_specs
@@ -53,7 +52,7 @@ def available() -> pd.DataFrame:
             "dim": s.dim,
             "input_size": s.input_size,
             "version": s.version,
-            "gpu_dtype": str(s.gpu_dtype or torch.float32).removeprefix("torch."),
+            "gpu_dtype": dtype_name(s.gpu_dtype),
             "description": s.description,
         }
         for s in _REGISTRY.values()
