@@ -34,6 +34,30 @@ def test_halving_equals_antialiased_bilinear_interpolation(height, width, layout
     assert torch.equal(got[0], torch.ones_like(got[0]))  # rounds once: full white stays exactly 1
 
 
+@pytest.mark.parametrize(("height", "width"), [(2, 2), (4, 2), (6, 10), (224, 224)])
+def test_halving_on_one_thread_runs_compiled_and_gives_the_same_floats(height, width, monkeypatch):
+    from genar.encoders import _halve_cpu
+
+    compiled = _halve_cpu.halve_into_planes
+    calls = []
+    monkeypatch.setattr(_halve_cpu, "halve_into_planes", lambda *a: calls.append(1) or compiled(*a))
+    patches = random_patches(3, height, width, seed=height + width)
+    patches[0] = 255
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one_thread = halve_antialiased(patches, torch.contiguous_format)
+        channels_last = halve_antialiased(patches, torch.channels_last)  # PyTorch's passes: planar output only
+        assert len(calls) == 1
+        torch.set_num_threads(2)
+        two_threads = halve_antialiased(patches, torch.contiguous_format)  # PyTorch's passes
+        assert len(calls) == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert one_thread.is_contiguous() and channels_last.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(one_thread, two_threads) and torch.equal(one_thread, channels_last)
+
+
 def test_resize_takes_the_integer_path_only_for_exact_halving_and_keeps_sizes_it_need_not_change():
     for height, size in [(224, 112), (200, 112), (112, 112), (50, 112)]:
         patches = random_patches(2, height, height, seed=height)
