@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -133,7 +134,12 @@ def embed_patches(
         buffers = None if pinned is None else [t.numpy() for t in pinned]
         with tqdm(total=table.n_obs, desc=f"embed ({info['name']})", unit="patch", disable=not show) as bar:
             batches = iter_patches(
-                sdata, batch_size=batch_size, table_key=table_key, patches_key=patches_key, buffers=buffers
+                sdata,
+                batch_size=batch_size,
+                table_key=table_key,
+                patches_key=patches_key,
+                buffers=buffers,
+                n_threads=reader_threads(model, dev.type),
             )
             for k, (rows, patches) in enumerate(batches):
                 # pinned: the page-locked tensor that `patches` is a view of, so that the copy does not wait
@@ -156,3 +162,16 @@ def embed_patches(
         },
     }
     logger.info("added `obsm[%r]`: %d × %d features from %s", key_added, *features.shape, info["name"])
+
+
+def reader_threads(model, device_type: str) -> int | None:
+    """Threads for reading patches beside ``model`` (None: the reader's default, all cores up to 8).
+
+    An encoder that runs on the CPU with a share of the threads (``cpu_threads``: colour/texture on half) leaves the
+    other cores to reading, and the reader takes just those: on 2 cores, one reader thread beside colour/texture's one
+    made ``embed_patches`` ~5% faster than two (988–1,015 against 927–969 patches/s, alternating runs), where the
+    default encoder, on every thread, measured the same either way.
+    """
+    if device_type != "cpu" or model.cpu_threads is None:
+        return None
+    return max(1, (os.cpu_count() or 1) - model.cpu_threads)

@@ -218,6 +218,7 @@ def iter_patches(
     patches_key: str = _keys.PATCHES,
     prefetch: bool = True,
     buffers: Sequence[np.ndarray] | None = None,
+    n_threads: int | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(rows, patches)`` batches over all spots, reading each batch lazily from the image pyramids.
 
@@ -229,7 +230,13 @@ def iter_patches(
     Each yielded batch is then a view of a buffer that a later batch overwrites: finish with it (a copy to a device
     included) before asking for the next. With ``prefetch`` the next batch is already being read into another
     buffer, so two at least are needed.
+
+    ``n_threads``: threads that decode chunks and resample patches (default: the CPU's cores, at most 8). Fewer leave
+    cores to a caller that encodes on the CPU meanwhile.
     """
+    if n_threads is not None and n_threads < 1:
+        msg = f"`n_threads` must be at least 1 (or None for the CPU's cores, at most 8); got {n_threads}."
+        raise ValueError(msg)
     needed = 2 if prefetch else 1
     if buffers is not None and len(buffers) < needed:
         msg = (
@@ -238,7 +245,7 @@ def iter_patches(
         )
         raise ValueError(msg)
     table = get_table(sdata, table_key)
-    reader = PatchReader(sdata, table, patches_key)
+    reader = PatchReader(sdata, table, patches_key, n_threads=n_threads)
     batches = row_batches(table.n_obs, batch_size)
 
     def read(k: int) -> np.ndarray:

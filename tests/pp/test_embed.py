@@ -151,6 +151,37 @@ def test_pp_chain_on_real_sections(her2st):
     assert table.uns["genar"]["params"]["train_sections"] == ["C2", "C3", "C4"]
 
 
+def test_reader_takes_the_cores_an_encoder_leaves_on_the_cpu(patched, monkeypatch):
+    import os
+
+    from genar.encoders import get_encoder
+    from genar.pp import _patch_reader
+    from genar.pp._embed import reader_threads
+
+    made = []
+    init = _patch_reader.PatchReader.__init__
+    monkeypatch.setattr(
+        _patch_reader.PatchReader,
+        "__init__",
+        lambda self, *a, **k: (init(self, *a, **k), made.append(self.n_threads))[0],
+    )
+    genar.pp.embed_patches(patched, encoder="color_texture")
+    assert made == [max(1, (os.cpu_count() or 1) - get_encoder("color_texture").cpu_threads)]
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    color_texture = get_encoder("color_texture")
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(8)
+        assert color_texture.cpu_threads == 4 and reader_threads(color_texture, "cpu") == 4  # half each
+        torch.set_num_threads(1)
+        assert reader_threads(color_texture, "cpu") == 7
+        assert reader_threads(color_texture, "cuda") is None  # the GPU encodes: all cores read
+        assert reader_threads(get_encoder("default"), "cpu") is None  # every thread encodes: the reader's default
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_reduced_precision_is_chosen_per_encoder_for_a_gpu_only():
     from genar.encoders._base import compute_dtypes, gpu_autocast_dtype, use_reduced_precision
 
