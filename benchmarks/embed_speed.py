@@ -3,18 +3,19 @@
 For each encoder: GFLOP per patch (counted by ``torch.utils.flop_counter`` on one patch: convolutions and matrix
 products), patches/s and achieved GFLOP/s of the network alone (a batch already in memory, warm), beside the machine's
 measured float32 matmul peak, and patches/s of the whole encoder on the uint8 batch (with its resizing and
-normalisation, on the threads it asks for: colour/texture runs on one); each the best of at least 3 calls and 2 s.
-Then patch reading alone (``iter_patches``, each image chunk decoded once) and ``genar.pp.embed_patches`` end to end
-(reading overlapped with encoding; the better of two calls, each building its encoder), with the patches/s of its
-encoder counted over the time spent inside it. Python's garbage is collected before each timed pass. Patches are the
-spots of her2st sections C4 and C3 (lazily read from the image pyramids, as in use) when the data is found, else
+normalisation, on the threads it asks for: colour/texture runs on one); each the best of at least 3 calls and 2 s. Then
+patch reading alone (``iter_patches``, each image chunk decoded once) and ``genar.pp.embed_patches`` end to end (reading
+overlapped with encoding; the better of two calls, each building its encoder), with the patches/s of its encoder counted
+over the time spent inside it. Python's garbage is collected before each timed pass. Patches are the spots of her2st
+sections C4 and C3 (``--sections``; lazily read from the image pyramids, as in use) when the data is found, else
 ``--n-patches`` spots of a synthetic slide. UNI (ViT-L/16) and H-optimus-0 (ViT-g/14) run with random weights (their
 speed does not depend on the weights, which cannot be fetched here). On a CUDA GPU, ``--precision auto`` (the default,
 as in ``embed_patches``) runs each network in its own reduced precision (``genar.encoders.available()``: gpu_dtype),
 network-alone timings included; ``--precision 32`` runs float32. On the CPU both run float32.
 
 Run:  GENAR_DATA_DIR=../shared/data python benchmarks/embed_speed.py [--encoders default color_texture
-      efficientnet_lite0_mid uni_arch] [--n-patches 256] [--batch-size 64] [--device cpu] [--precision auto]
+      efficientnet_lite0_mid uni_arch] [--sections C4 C3] [--n-patches 256] [--batch-size 64] [--device cpu]
+      [--precision auto]
 """
 
 from __future__ import annotations
@@ -35,10 +36,10 @@ from genar.encoders._vit import VisionTransformer
 ARCHITECTURES = {"uni_arch": "uni", "h_optimus_0_arch": "h_optimus_0"}
 
 
-def patches_sdata(n: int):
-    """A SpatialData with ``n`` spots that have patches: her2st when available, else a synthetic slide."""
+def patches_sdata(n: int, sections: list[str]):
+    """A SpatialData with patches: the spots of her2st ``sections`` when available, else ``n`` of a synthetic slide."""
     try:
-        sdata = genar.datasets.her2st(sections=["C4", "C3"])  # 364 spots
+        sdata = genar.datasets.her2st(sections=sections)  # C4 and C3: 364 spots; all four: 834
     except (FileNotFoundError, RuntimeError, OSError):
         from spatialdata import SpatialData
         from spatialdata.models import Image2DModel
@@ -138,7 +139,13 @@ def embed_timed(sdata, encoder: str, batch_size: int, device: str, precision: st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoders", nargs="+", default=["default", "efficientnet_lite0_mid", "color_texture"])
-    parser.add_argument("--n-patches", type=int, default=256)
+    parser.add_argument("--n-patches", type=int, default=256, help="spots of the synthetic slide (no her2st data)")
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        default=["C4", "C3"],
+        help="her2st sections whose spots are the patches (all four, B4 C2 C3 C4: 834, nearer a slide's steady rate)",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="auto", choices=["auto", "32"], help="as in embed_patches")
@@ -158,7 +165,7 @@ def main() -> None:
         )
     from speed import matmul_peak_gflops
 
-    sdata = patches_sdata(args.n_patches)
+    sdata = patches_sdata(args.n_patches, args.sections)
     n = sdata.tables["genar"].n_obs
     peak = matmul_peak_gflops()
     print(
