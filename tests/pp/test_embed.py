@@ -151,22 +151,14 @@ def test_pp_chain_on_real_sections(her2st):
     assert table.uns["genar"]["params"]["train_sections"] == ["C2", "C3", "C4"]
 
 
-def test_reader_takes_the_cores_an_encoder_leaves_on_the_cpu(patched, monkeypatch):
+def test_reader_takes_the_cores_an_encoder_leaves_on_the_cpu(patched, reader_threads_made, monkeypatch):
     import os
 
     from genar.encoders import get_encoder
-    from genar.pp import _patch_reader
     from genar.pp._embed import reader_threads
 
-    made = []
-    init = _patch_reader.PatchReader.__init__
-    monkeypatch.setattr(
-        _patch_reader.PatchReader,
-        "__init__",
-        lambda self, *a, **k: (init(self, *a, **k), made.append(self.n_threads))[0],
-    )
     genar.pp.embed_patches(patched, encoder="color_texture")
-    assert made == [max(1, (os.cpu_count() or 1) - get_encoder("color_texture").cpu_threads)]
+    assert reader_threads_made == [max(1, (os.cpu_count() or 1) - get_encoder("color_texture").cpu_threads)]
 
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     color_texture = get_encoder("color_texture")

@@ -374,20 +374,11 @@ def test_reader_writes_into_out_and_refuses_a_wrong_buffer(panel):
         reader.close()
 
 
-def test_iter_patches_on_given_reader_threads(panel, monkeypatch):
-    from genar.pp import _patch_reader
-
+def test_iter_patches_on_given_reader_threads(panel, reader_threads_made):
     genar.pp.extract_patches(panel, size_um=24.0, patch_px=24)
     expected = genar.pp.read_patches(panel)
-    made = []
-    init = _patch_reader.PatchReader.__init__
-    monkeypatch.setattr(
-        _patch_reader.PatchReader,
-        "__init__",
-        lambda self, *a, **k: (init(self, *a, **k), made.append(self.n_threads))[0],
-    )
     got = np.concatenate([p for _, p in genar.pp.iter_patches(panel, batch_size=4, n_threads=1)])
     np.testing.assert_array_equal(got, expected)
-    assert made == [1]
+    assert reader_threads_made[-1] == 1
     with pytest.raises(ValueError, match=r"`n_threads` must be at least 1.*got 0"):
         next(genar.pp.iter_patches(panel, n_threads=0))
