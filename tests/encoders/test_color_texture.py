@@ -8,7 +8,13 @@ import torch
 from torch.nn import functional as F
 
 from genar.encoders import get_encoder
-from genar.encoders._color_texture import _HED_FROM_RGB, N_FEATURES, order_statistics, quantiles
+from genar.encoders._color_texture import (
+    _HED_FROM_RGB,
+    N_FEATURES,
+    order_statistics,
+    order_statistics_by_passes,
+    quantiles,
+)
 
 
 def definition(x_BCHW: torch.Tensor) -> torch.Tensor:
@@ -59,7 +65,13 @@ def test_quantiles_by_counting_equal_torch_quantile(n):
     torch.testing.assert_close(quantiles(x, q), torch.quantile(x, q, dim=-1).permute(1, 2, 0))
 
 
-def test_order_statistics_equal_sorting_with_ties_flat_rows_and_ranks_in_any_order():
+BOTH_WAYS = pytest.mark.parametrize(
+    "order_statistics", [order_statistics, order_statistics_by_passes], ids=["compiled loops", "tensor passes"]
+)
+
+
+@BOTH_WAYS
+def test_order_statistics_equal_sorting_with_ties_flat_rows_and_ranks_in_any_order(order_statistics):
     rng = np.random.default_rng(1)
     x = torch.from_numpy(rng.normal(size=(6, 5000)).astype(np.float32))
     x[1] = 0.25  # one value throughout: every rank ties
@@ -70,9 +82,20 @@ def test_order_statistics_equal_sorting_with_ties_flat_rows_and_ranks_in_any_ord
     expected = torch.sort(x, dim=1).values[:, ranks]
     assert torch.equal(order_statistics(x, ranks), expected)
     assert torch.equal(order_statistics(x, ranks, n_bins=3), expected)
+    assert torch.equal(order_statistics(x, ranks, n_bins=1), expected)  # one bin: the rows sorted whole
+    assert torch.equal(order_statistics(x, ranks, n_bins=70_000), expected)  # bin indices past 16 bits
 
 
-def test_order_statistics_of_a_strided_view_equal_those_of_its_copy():
+@BOTH_WAYS
+def test_order_statistics_of_patch_channels_with_many_ties_equal_sorting(order_statistics):
+    x = torch.from_numpy(np.random.default_rng(4).uniform(0, 1, (12, 112 * 112)).astype(np.float32)).round(decimals=3)
+    ranks = torch.tensor([1254, 6271, 11288, 1255, 6272, 11289])
+    expected = torch.sort(x, dim=1).values[:, ranks]
+    assert torch.equal(order_statistics(x, ranks), expected)
+
+
+@BOTH_WAYS
+def test_order_statistics_of_a_strided_view_equal_those_of_its_copy(order_statistics):
     x = torch.from_numpy(np.random.default_rng(2).normal(size=(300, 8)).astype(np.float32)).T  # (8, 300), strided
     ranks = torch.tensor([0, 29, 150, 299])
     assert torch.equal(order_statistics(x, ranks), torch.sort(x.contiguous(), dim=1).values[:, ranks])
