@@ -3,7 +3,7 @@
 The patch reader resampled every window with ``PIL.Image.resize(size, BILINEAR, box=window)``. Pillow's passes are
 scalar C: for a 163 px window resampled to 224 px that was ~0.5 ms of CPU per patch (merging the planes and copying
 the result out included), a quarter of a patch's whole cost when colour/texture statistics encode it. The same
-arithmetic runs here with the inner loops along contiguous memory, so that they vectorise: ~0.15 ms.
+arithmetic runs here with the inner loops along contiguous memory, so that they vectorise: ~0.14 ms.
 
 Pillow's filter, for each output pixel ``o`` of an axis resampled from ``[start, stop)`` (the window, in float32) into
 ``size`` pixels: the centre ``start + (o + 0.5) · scale`` with ``scale = (stop − start) / size``; the input pixels
@@ -83,11 +83,14 @@ def _resample_columns(
     size_y, size_x = out.shape[0], out.shape[1]
     x_taps, y_taps = x_weights.shape[0], y_weights.shape[0]
     half = np.int32(1 << (WEIGHT_BITS - 1))
-    # Horizontal pass along the transposed planes, whose columns are contiguous: across[c, o, y].
-    across = np.empty((channels, size_x, rows), np.uint8)
+    # Horizontal pass along the transposed planes, whose columns are contiguous, each result written straight into
+    # the interleaved rows the vertical pass reads (zero rows past the end, for the last pixels' zero weights):
+    # storing a plane first and interleaving it in a separate pass took twice as long.
+    width = size_x * channels
+    interleaved = np.zeros((rows + y_taps, width), np.uint8)
     sums = np.empty(rows, np.int32)
-    for c in range(channels):
-        for o in range(size_x):
+    for o in range(size_x):
+        for c in range(channels):
             sums[:] = half
             for t in range(x_taps):
                 weight = x_weights[t, o]
@@ -95,17 +98,7 @@ def _resample_columns(
                 for y in range(rows):
                     sums[y] += np.int32(column[y]) * weight
             for y in range(rows):
-                across[c, o, y] = _clip_round(sums[y])
-    # Back to interleaved rows (zero rows past the end, for the last pixels' zero weights), in tiles.
-    width = size_x * channels
-    interleaved = np.zeros((rows + y_taps, width), np.uint8)
-    tile = 16
-    for o0 in range(0, size_x, tile):
-        for y0 in range(0, rows, tile):
-            for y in range(y0, min(y0 + tile, rows)):
-                for o in range(o0, min(o0 + tile, size_x)):
-                    for c in range(channels):
-                        interleaved[y, channels * o + c] = across[c, o, y]
+                interleaved[y, channels * o + c] = _clip_round(sums[y])
     # Vertical pass along the contiguous interleaved rows.
     flat_out = out.reshape(size_y, width)
     row_sums = np.empty(width, np.int32)
