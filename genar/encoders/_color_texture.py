@@ -14,11 +14,6 @@ _HED_FROM_RGB = torch.linalg.inv(
 _QUANTILES = torch.tensor([0.1, 0.5, 0.9])
 #: Bins of the grey-level histogram, of equal width over [0, 1].
 _GREY_BINS = 8
-#: Patches per pass on the CPU, per thread. Each of the ~40 memory-bound passes then handles ~2.4 MB per thread (16
-#: patches of 3 × 112 × 112 float32 values), which stays in cache and reuses freed memory, where a batch of 64 mapped
-#: ~10 MB tensors afresh each pass: on the her2st patches 470–520 against 560–630 µs per patch on one thread, the
-#: same features.
-CPU_PATCHES_PER_THREAD = 16
 #: Number of features: RGB and HED (mean, std, 3 quantiles each), gradient energy at 3 scales (mean, std),
 #: background and dark-pixel fractions, and the grey-level histogram.
 N_FEATURES = 2 * 3 * 5 + 3 * 2 + 2 + _GREY_BINS
@@ -51,14 +46,7 @@ class ColorTexture(nn.Module):
         return torch.cat([mean_BC, std_BC, q_BCQ.permute(0, 2, 1).flatten(1)], dim=1)
 
     def forward(self, x_BCHW: torch.Tensor) -> torch.Tensor:
-        """Features ``(B, 46)``; on the CPU in groups of :data:`CPU_PATCHES_PER_THREAD` patches per thread."""
-        if x_BCHW.device.type == "cpu":
-            per_pass = CPU_PATCHES_PER_THREAD * torch.get_num_threads()
-            if x_BCHW.shape[0] > per_pass:
-                return torch.cat([self._features(group) for group in x_BCHW.split(per_pass)])
-        return self._features(x_BCHW)
-
-    def _features(self, x_BCHW: torch.Tensor) -> torch.Tensor:
+        """Features ``(B, 46)``."""
         rgb_BCN = x_BCHW.clamp(0, 1).flatten(2)
         od_BCN = -torch.log(rgb_BCN.clamp_min(1 / 255))
         hed_BCN = torch.einsum("sc,bcn->bsn", self.hed_from_rgb.T, od_BCN)

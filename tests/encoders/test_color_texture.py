@@ -7,9 +7,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from genar.encoders import _color_texture as color_texture
 from genar.encoders import get_encoder
-from genar.encoders._base import at_most_threads
 from genar.encoders._color_texture import (
     _HED_FROM_RGB,
     N_FEATURES,
@@ -58,20 +56,6 @@ def test_features_equal_their_definition_on_real_looking_patches():
         got, expected = encoder.net(x), definition(x)
     assert got.shape == (5, N_FEATURES)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
-
-
-def test_features_computed_in_groups_on_the_cpu_equal_those_of_the_whole_batch(monkeypatch):
-    x = torch.from_numpy(np.random.default_rng(3).uniform(0, 1, (7, 3, 32, 32)).astype(np.float32))
-    net = get_encoder("color_texture").net
-    whole = net(x)
-    group_sizes = []
-    features = net._features
-    monkeypatch.setattr(net, "_features", lambda group: group_sizes.append(len(group)) or features(group))
-    monkeypatch.setattr(color_texture, "CPU_PATCHES_PER_THREAD", 2)
-    with at_most_threads(1):
-        grouped = net(x)
-    assert group_sizes == [2, 2, 2, 1]
-    assert torch.equal(grouped, whole)
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 12544])
