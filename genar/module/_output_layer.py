@@ -12,12 +12,13 @@ ROW_MULTIPLE = 32
 
 
 def padded_output_layer(
-    weight_VC: torch.Tensor, bias_V: torch.Tensor, dtype: torch.dtype | None = None
+    weight_VC: torch.Tensor, bias_V: torch.Tensor, dtype: torch.dtype | None = None, *, bias_fill: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(weight, bias)`` in ``dtype`` with zero rows appended up to a multiple of :data:`ROW_MULTIPLE`.
 
     Use with :func:`output_logits`; the extra logits are never read, and the gradient that flows back through the
-    zero rows is zero.
+    zero rows is zero. With ``bias_fill=-inf`` the extra logits are ``-inf``: the padded rows of logits can then be
+    read whole, contiguous, by an argmax or a softmax, and the extra tokens get probability zero.
     """
     dtype = dtype or weight_VC.dtype
     V, C = weight_VC.shape
@@ -26,7 +27,7 @@ def padded_output_layer(
         return weight_VC.to(dtype), bias_V.to(dtype)
     weight = weight_VC.new_zeros((padded, C), dtype=dtype)
     weight[:V] = weight_VC
-    bias = bias_V.new_zeros(padded, dtype=dtype)
+    bias = bias_V.new_full((padded,), bias_fill, dtype=dtype)
     bias[:V] = bias_V
     return weight, bias
 

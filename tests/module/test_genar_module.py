@@ -248,13 +248,21 @@ def test_without_gene_film_the_output_ignores_gene_identity(make_module, module_
     assert not torch.allclose(with_film(feats, coords, tokens), reference)
 
 
-def test_expectation_at_the_finest_scale_is_exact_given_the_decoded_coarse_scales(make_module, module_inputs):
+@pytest.mark.parametrize("chunk_rows", [3, None])  # chunks of 3 rows of logits (the last one short), or one chunk
+def test_expectation_at_the_finest_scale_is_exact_given_the_decoded_coarse_scales(
+    chunk_rows, make_module, module_inputs, monkeypatch
+):
+    from genar.module import _genar
+
+    if chunk_rows is not None:  # 32 padded tokens a row
+        monkeypatch.setattr(_genar, "DECODE_CHUNK_ELEMENTS", chunk_rows * 32)
     module = make_module()
     feats, coords, _ = module_inputs(B=5)
     values = torch.log2(1 + torch.arange(30.0))
     tokens, expected = module.decode_expectation(feats, coords, values)
     assert torch.equal(tokens, module.generate(feats, coords))  # the same greedy path and final tokens
     path = module.generate(feats, coords, return_all_scales=True).clone()  # out of inference mode
+    assert torch.equal(path, _uncached_generate(module, feats, coords, greedy=True))  # argmax over padded chunks
     with torch.no_grad():
         logits = module(feats, coords, path)[:, -module.scales[-1] :]  # the finest scale given the decoded coarse ones
     torch.testing.assert_close(expected, logits.softmax(-1) @ values, rtol=1e-5, atol=1e-6)
@@ -299,6 +307,8 @@ def test_padded_output_layer_gives_the_layers_logits(vocab):
     torch.testing.assert_close(logits, layer(h))
     low, _ = padded_output_layer(layer.weight, layer.bias, torch.bfloat16)
     assert low.dtype == torch.bfloat16
+    _, masked = padded_output_layer(layer.weight, layer.bias, bias_fill=float("-inf"))  # what decoding uses
+    assert torch.equal(masked[:vocab], layer.bias) and bool((masked[vocab:] == float("-inf")).all())
 
 
 def test_block_causal_attention_on_the_cpu_kernel_passes_gradcheck_in_float64():
