@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._linear import linear
+
 
 class KVCache:
     """Keys and values of every layer for a growing sequence, in preallocated buffers.
@@ -91,7 +93,7 @@ class SelfAttention(nn.Module):
         unmasked kernel.
         """
         B, L, C = x_BLC.shape
-        qkv_BL3Hd = self.qkv(x_BLC).view(B, L, 3, self.heads, C // self.heads)
+        qkv_BL3Hd = linear(x_BLC, self.qkv).view(B, L, 3, self.heads, C // self.heads)
         mixed = x_BLC.device.type == "cpu" and torch.is_autocast_enabled("cpu")
         # mixed precision on the CPU: the attention itself stays float32 (the CPU kernel's bfloat16 backward is
         # about twice as slow as its float32 one), the projections around it take autocast's dtype
@@ -105,7 +107,7 @@ class SelfAttention(nn.Module):
                 if cache is not None:
                     k, v = cache.append(layer, k, v)  # everything cached is at a coarser or the same scale: no mask
                 out_BLC = _attend(q, k, v, mask_LL, scale_ends).transpose(1, 2).reshape(B, L, C)
-        return self.proj(out_BLC)
+        return linear(out_BLC, self.proj)
 
 
 def _attend(q, k, v, mask_LL: torch.Tensor | None, scale_ends: Sequence[int] | None) -> torch.Tensor:

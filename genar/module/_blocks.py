@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ._attention import KVCache, SelfAttention
+from ._linear import linear
 
 
 class DropPath(nn.Module):
@@ -43,6 +44,7 @@ class AdaLNBlock(nn.Module):
         self.attn = SelfAttention(width, heads)
         self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         hidden = int(width * mlp_ratio)
+        # (a Sequential for the saved weights' names; run by :meth:`_mlp`, which fuses the GELU when it can)
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
         self.ada = nn.Linear(width, 6 * width)
         self.drop_path = DropPath(drop_path)
@@ -61,7 +63,11 @@ class AdaLNBlock(nn.Module):
         h = torch.addcmul(shift1, self.norm1(x_BLC), 1 + scale1)
         x_BLC = x_BLC + self.drop_path(gate1 * self.attn(h, mask_LL, cache, layer, scale_ends))
         h = torch.addcmul(shift2, self.norm2(x_BLC), 1 + scale2)
-        return x_BLC + self.drop_path(gate2 * self.mlp(h))
+        return x_BLC + self.drop_path(gate2 * self._mlp(h))
+
+    def _mlp(self, h_BLC: torch.Tensor) -> torch.Tensor:
+        """``self.mlp(h)``, through :func:`~genar.module._linear.linear` (bias and GELU fused in CPU inference)."""
+        return linear(linear(h_BLC, self.mlp[0], gelu=True), self.mlp[2])
 
 
 def sinusoidal(coords_BD: torch.Tensor, n_freqs: int) -> torch.Tensor:
