@@ -2,9 +2,11 @@
 
 Each (config, phase, precision) runs in a fresh process so its peak resident memory is its own. Training: batch 64,
 AdamW step included, in float32 and in bfloat16 mixed precision (what ``genar.tl.fit(..., precision="bf16-mixed")``
-runs: autocast around the forward pass, float32 weights, optimiser and loss). Inference: what genar.tl.predict does
-by default for one network (coarse-to-fine decoding along the greedy path with the KV cache, and the exact
-expectation of log2(1 + X) at the finest scale), batch 256, float32.
+runs: autocast around the forward pass, float32 weights, optimiser and loss). Inference (``infer``): what
+genar.tl.predict does by default for one network (coarse-to-fine decoding along the greedy path with the KV cache,
+and the exact expectation of log2(1 + X) at the finest scale), batch 256, float32. ``tokens``: the greedy tokens
+alone (``GenARModule.generate``), which is what the reference's inference returns (its ``top_k=1``); both are timed
+against the reference's inference.
 Inputs are synthetic (random features of the paper's UNI dimension, 1024, and Poisson counts) over the paper's 200 genes
 and scales 1/4/8/40/100/200, with the cap 2000, so every config has the same vocabulary.
 
@@ -36,7 +38,9 @@ FEATURE_DIM = 1024
 #: The reference's timing script, where the shared folder sits beside the checkout.
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 #: Batches of each phase (genar's and the reference's runs use the same).
-BATCH = {"train": 64, "infer": 256}
+BATCH = {"train": 64, "infer": 256, "tokens": 256}
+#: The reference's phase that each of genar's phases is timed against.
+REFERENCE_PHASE = {"train": "train", "infer": "infer", "tokens": "infer"}
 
 
 def make_config(name: str):
@@ -123,7 +127,10 @@ def run_one(config: str, phase: str, steps: int, precision: str = "32") -> dict:
         values = torch.log2(1 + torch.arange(CAP + 1, dtype=torch.float32))
 
         def step():
-            module.decode_expectation(feats, xy, values, cache=cache)
+            if phase == "tokens":
+                module.generate(feats, xy, cache=cache)
+            else:
+                module.decode_expectation(feats, xy, values, cache=cache)
 
         flops = decode_flops(cfg, batch)
     step()  # warm-up
@@ -161,7 +168,7 @@ def run_genar(config: str, phase: str, steps: int, precision: str) -> dict:
 
 def run_reference(reference: Path, config: str, phase: str, steps: int) -> dict:
     """The same (config, phase, batch) with the reference's own timing script, in a fresh process."""
-    command = [sys.executable, str(reference / "ref_speed.py"), config, phase, "--steps", str(steps)]
+    command = [sys.executable, str(reference / "ref_speed.py"), config, REFERENCE_PHASE[phase], "--steps", str(steps)]
     out = subprocess.run([*command, "--batch", str(BATCH[phase])], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -169,7 +176,7 @@ def run_reference(reference: Path, config: str, phase: str, steps: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=["small", "default", "paper"])
-    parser.add_argument("--phases", nargs="+", default=["train", "infer"])
+    parser.add_argument("--phases", nargs="+", default=["train", "infer", "tokens"], choices=list(BATCH))
     parser.add_argument(
         "--precisions",
         nargs="+",
