@@ -106,7 +106,11 @@ class SelfAttention(nn.Module):
                 q, k, v = qkv_BL3Hd.permute(2, 0, 3, 1, 4).unbind(0)
                 if cache is not None:
                     k, v = cache.append(layer, k, v)  # everything cached is at a coarser or the same scale: no mask
-                out_BLC = _attend(q, k, v, mask_LL, scale_ends).transpose(1, 2).reshape(B, L, C)
+                if cache is not None and mask_LL is None and q.device.type == "cpu" and L <= FEW_QUERIES:
+                    out_BHLd = _attend_by_products(q, k, v)
+                else:
+                    out_BHLd = _attend(q, k, v, mask_LL, scale_ends)
+                out_BLC = out_BHLd.transpose(1, 2).reshape(B, L, C)
         return linear(out_BLC, self.proj)
 
 
@@ -119,6 +123,31 @@ def _attend(q, k, v, mask_LL: torch.Tensor | None, scale_ends: Sequence[int] | N
         out.append(F.scaled_dot_product_attention(q[:, :, start:end], k[:, :, :end], v[:, :, :end]))
         start = end
     return torch.cat(out, dim=2) if len(out) > 1 else out[0]
+
+
+#: Decoding on the CPU: a scale of at most this many positions attends to the cached keys through two batched
+#: products instead of the flash kernel. At GenAR's scales up to 100 (64 spots, 4 heads of 32) the products took
+#: 25-45% less time than the kernel, whose fixed costs weigh on few queries; at 200 the kernel was as fast or faster.
+FEW_QUERIES = 128
+#: Attention scores computed at once by :func:`_attend_by_products` (4 MB of float32: they stay in cache).
+SCORE_ELEMENTS = 1024 * 1024
+
+
+def _attend_by_products(q_BHnd: torch.Tensor, k_BHPd: torch.Tensor, v_BHPd: torch.Tensor) -> torch.Tensor:
+    """Unmasked attention as ``softmax(q k^T / sqrt(d)) v``, a few (spot, head) pairs at a time into reused buffers."""
+    B, H, n, d = q_BHnd.shape
+    P = k_BHPd.shape[2]
+    q_Gnd = (q_BHnd * d**-0.5).reshape(B * H, n, d)
+    k_GPd, v_GPd = k_BHPd.flatten(0, 1), v_BHPd.flatten(0, 1)
+    out_Gnd = q_Gnd.new_empty(B * H, n, d)
+    pairs = max(1, min(B * H, SCORE_ELEMENTS // (n * P)))
+    scores, probs = q_Gnd.new_empty(pairs, n, P), q_Gnd.new_empty(pairs, n, P)
+    for s in range(0, B * H, pairs):
+        e = min(s + pairs, B * H)
+        torch.bmm(q_Gnd[s:e], k_GPd[s:e].transpose(1, 2), out=scores[: e - s])
+        torch.softmax(scores[: e - s], dim=-1, out=probs[: e - s])
+        torch.bmm(probs[: e - s], v_GPd[s:e], out=out_Gnd[s:e])
+    return out_Gnd.view(B, H, n, d)
 
 
 _FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)

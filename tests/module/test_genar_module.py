@@ -81,7 +81,11 @@ def _uncached_generate(module, feats, coords, **kw):
     return tokens
 
 
-def test_cached_decoding_equals_uncached(make_module, module_inputs):
+@pytest.mark.parametrize("few_queries", [0, 128])  # every scale on the flash kernel, or on batched products
+def test_cached_decoding_equals_uncached(few_queries, make_module, module_inputs, monkeypatch):
+    from genar.module import _attention
+
+    monkeypatch.setattr(_attention, "FEW_QUERIES", few_queries)
     module = make_module()
     feats, coords, _ = module_inputs(B=4)
     cached = module.generate(feats, coords, return_all_scales=True)
@@ -144,6 +148,19 @@ def test_banded_kl_equals_dense_kl_and_is_minimal_at_the_target():
     perfect = dense.clamp_min(1e-30).log()
     assert banded_kl(perfect, idx, w).abs().max() < 1e-4
     assert (banded_kl(perfect + 0.1 * torch.randn_like(perfect), idx, w) > banded_kl(perfect, idx, w)).all()
+
+
+@pytest.mark.parametrize("score_elements", [1, 5 * 9 * 2, 1 << 20])  # one pair, 2 pairs, every pair at a time
+def test_attention_by_products_equals_the_kernel(score_elements, monkeypatch):
+    from genar.module import _attention
+
+    monkeypatch.setattr(_attention, "SCORE_ELEMENTS", score_elements)
+    torch.manual_seed(0)
+    q = torch.randn(3, 5, 2, 4, 8).permute(0, 2, 3, 1, 4)[:, 0]  # (3, 4, 5, 8), strided as in the fused qkv
+    cache = torch.randn(3, 4, 12, 8), torch.randn(3, 4, 12, 8)
+    k, v = cache[0][:, :, :9], cache[1][:, :, :9]  # the first 9 positions of a cache buffer
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    torch.testing.assert_close(_attention._attend_by_products(q, k, v), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_attention_scale_by_scale_equals_the_block_causal_mask():
