@@ -359,7 +359,8 @@ class GenARModule(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Tokens of positions ``(N,)`` and, with ``values_V``, ``E[values[X]]`` under each position's distribution.
 
-        ``output_layer``: the token head's ``(weight, bias)`` from :func:`padded_output_layer` (None for regression).
+        ``output_layer``: the token head's ``(weight, bias)`` from :func:`padded_output_layer` with ``bias_fill=-inf``
+        (None for regression). The logits are computed :data:`DECODE_CHUNK_ELEMENTS` at a time into one reused buffer.
         """
         if self.head_kind == "regression":  # a point mass at the rounded output
             tokens = self.head(head_in_NC).squeeze(-1).expm1().round().clamp(0, self.vocab - 1).long()
