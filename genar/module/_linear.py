@@ -14,12 +14,13 @@ _ONEDNN_LINEAR = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise"
 def uses_onednn(x: torch.Tensor, layer: nn.Linear) -> bool:
     """Whether :func:`linear` runs ``layer`` on ``x`` through oneDNN.
 
-    Only for inference (no gradient wanted) on float32 CPU tensors outside autocast: the operator has no backward,
-    and the training path stays on ``F.linear``.
+    Only for inference (no gradient wanted) on float32 CPU tensors outside autocast, with oneDNN enabled
+    (``torch.backends.mkldnn.enabled``): the operator has no backward, and the training path stays on ``F.linear``.
     """
     return (
         _ONEDNN_LINEAR is not None
         and torch.backends.mkldnn.is_available()
+        and torch.backends.mkldnn.enabled  # the user's switch
         and not torch.is_grad_enabled()
         and x.device.type == "cpu"
         and x.dtype == torch.float32

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -22,7 +24,7 @@ def test_inference_linear_equals_the_layer(shape, gelu):
     torch.testing.assert_close(got, expected.detach(), rtol=1e-5, atol=1e-6)
 
 
-def test_training_linear_stays_on_autograd():
+def test_training_linear_stays_on_autograd(monkeypatch):
     torch.manual_seed(0)
     layer = torch.nn.Linear(16, 24)
     x = torch.randn(4, 16, requires_grad=True)
@@ -33,4 +35,7 @@ def test_training_linear_stays_on_autograd():
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         assert not uses_onednn(x, layer)  # autocast picks its own dtype
     with torch.no_grad():
-        assert not uses_onednn(x.double(), layer.double())  # float32 only
+        assert not uses_onednn(x.double(), copy.deepcopy(layer).double())  # float32 only
+        assert uses_onednn(x.detach(), layer) == torch.backends.mkldnn.is_available()
+        monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)  # switched off by the user
+        assert not uses_onednn(x.detach(), layer)
