@@ -15,6 +15,7 @@ from .._logging import logger
 from .._settings import settings
 from .._validate import check_key, check_overwrite, get_table
 from ._embed_distributed import embed_distributed
+from ._patch_reader import default_threads
 from ._patches import iter_patches
 
 if TYPE_CHECKING:
@@ -168,10 +169,10 @@ def reader_threads(model, device_type: str) -> int | None:
     """Threads for reading patches beside ``model`` (None: the reader's default, all cores up to 8).
 
     An encoder that runs on the CPU with a share of the threads (``cpu_threads``: colour/texture on half) leaves the
-    other cores to reading, and the reader takes just those: on 2 cores, one reader thread beside colour/texture's one
-    made ``embed_patches`` ~5% faster than two (988–1,015 against 927–969 patches/s, alternating runs), where the
-    default encoder, on every thread, measured the same either way.
+    other cores to reading, and the reader takes just those, never more than its default: on 2 cores, one reader
+    thread beside colour/texture's one made ``embed_patches`` ~5% faster than two (988–1,015 against 927–969
+    patches/s, alternating runs), where the default encoder, on every thread, measured the same either way.
     """
     if device_type != "cpu" or model.cpu_threads is None:
         return None
-    return max(1, (os.cpu_count() or 1) - model.cpu_threads)
+    return max(1, min(default_threads(), (os.cpu_count() or 1) - model.cpu_threads))

@@ -140,6 +140,11 @@ class ChunkedLevel:
         return canvas
 
 
+def default_threads() -> int:
+    """The reader's threads when none are asked for: the CPU's cores, at most 8."""
+    return min(8, os.cpu_count() or 1)
+
+
 class PatchReader:
     """Reads the patches :func:`genar.pp.extract_patches` defined, resampled to ``patch_px``, chunk-aware."""
 
@@ -148,7 +153,7 @@ class PatchReader:
         self.boxes = np.asarray(table.obsm[patches_key], dtype=float)
         self.params = table.uns[patches_key]["params"]
         self.sections = table.obs[_keys.SECTION].astype(str).to_numpy()
-        self.n_threads = n_threads or min(8, os.cpu_count() or 1)
+        self.n_threads = n_threads or default_threads()
         self.pool = ThreadPoolExecutor(max_workers=self.n_threads)
         self.levels: dict[str, tuple[ChunkedLevel, float]] = {}
         for section, p in self.params["sections"].items():

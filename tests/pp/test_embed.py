@@ -170,6 +170,8 @@ def test_reader_takes_the_cores_an_encoder_leaves_on_the_cpu(patched, reader_thr
         assert reader_threads(color_texture, "cpu") == 7
         assert reader_threads(color_texture, "cuda") is None  # the GPU encodes: all cores read
         assert reader_threads(get_encoder("default"), "cpu") is None  # every thread encodes: the reader's default
+        monkeypatch.setattr(os, "cpu_count", lambda: 64)
+        assert reader_threads(color_texture, "cpu") == 8  # never more than the reader's default
     finally:
         torch.set_num_threads(threads)
 
