@@ -15,9 +15,11 @@ from ._attention import KVCache
 from ._blocks import AdaLNBlock, Condition
 from ._output_layer import padded_output_layer
 from ._scales import level_index, pooling_matrix, transfer_matrix
+from ._streams import choose_streams, run_in_streams
 
-#: Rows of logits decoded at once: about 4 MB of float32, so each chunk's logits stay in cache between the product
-#: that writes them and the argmax and softmax that read them (16 MB chunks took ~1.6x as long on 2 CPU cores).
+#: Logits decoded at once, shared by the decoding streams: about 4 MB of float32, so each chunk's logits stay in
+#: cache between the product that writes them and the argmax and softmax that read them (16 MB chunks took ~1.6x as
+#: long on 2 CPU cores).
 DECODE_CHUNK_ELEMENTS = 1024 * 1024
 
 
@@ -213,6 +215,7 @@ class GenARModule(nn.Module):
         return_all_scales: bool = False,
         cache: KVCache | None = None,
         micro_batch: int = 64,
+        streams: int | None = None,
     ) -> torch.Tensor:
         """Decode coarse to fine with a KV cache; returns count tokens ``(B, n_genes)`` (or ``(B, L)``).
 
@@ -221,6 +224,12 @@ class GenARModule(nn.Module):
         ``generator`` as the only source of randomness. Spots are decoded ``micro_batch`` at a time (each
         intermediate then stays small enough to be reused from the heap rather than freshly mapped); pass a
         ``cache`` from :meth:`new_cache` to reuse its buffers across calls.
+
+        ``streams``: micro-batches decoded at once by that many CPU threads, each running PyTorch on an equal share
+        of its threads and holding its own KV cache (``cache`` is one of them). ``None`` (automatic) takes as many
+        as PyTorch has threads for greedy decoding on the CPU, at most one per micro-batch, within
+        :data:`~genar.module._streams.STREAM_CACHE_BUDGET_BYTES` of caches, and one otherwise (sampling decodes in
+        one stream, so that its draws from ``generator`` keep their order). The tokens do not depend on it.
         """
         tokens, _ = self._decode(
             features_BD,
@@ -232,6 +241,7 @@ class GenARModule(nn.Module):
             return_all_scales=return_all_scales,
             cache=cache,
             micro_batch=micro_batch,
+            streams=streams,
             final_values=None,
         )
         return tokens
@@ -249,6 +259,7 @@ class GenARModule(nn.Module):
         generator: torch.Generator | None = None,
         cache: KVCache | None = None,
         micro_batch: int = 64,
+        streams: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode as :meth:`generate`, and at the finest scale also the expectation of ``values_V[token]``.
 
@@ -256,7 +267,8 @@ class GenARModule(nn.Module):
         sample), and ``E[values[X]]`` under the finest scale's distribution given the decoded coarser scales (the
         model's own distribution: neither ``temperature`` nor ``top_k`` applies to it). With
         ``values_V = log2(1 + arange(vocab))`` and averaged over coarse paths, this is the Rao–Blackwellised estimate
-        of ``E[log2(1 + X)]``: the finest scale is summed over exactly instead of sampled.
+        of ``E[log2(1 + X)]``: the finest scale is summed over exactly instead of sampled. ``streams``: as in
+        :meth:`generate`.
         """
         return self._decode(
             features_BD,
@@ -268,6 +280,7 @@ class GenARModule(nn.Module):
             return_all_scales=False,
             cache=cache,
             micro_batch=micro_batch,
+            streams=streams,
             final_values=values_V.to(device=features_BD.device, dtype=torch.float32),
         )
 
@@ -278,24 +291,40 @@ class GenARModule(nn.Module):
         *,
         cache: KVCache | None,
         micro_batch: int,
+        streams: int | None,
         **decoding,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        B = features_BD.shape[0]
+        B, device = features_BD.shape[0], features_BD.device
         micro = max(1, min(micro_batch, B))
-        if cache is None or cache.capacity < micro:
-            cache = self.new_cache(micro, device=features_BD.device, dtype=torch.float32)
+        starts = range(0, B, micro)
+        n_streams = choose_streams(
+            streams,
+            device=device,
+            n_tasks=len(starts),
+            bytes_per_stream=self.cache_bytes(micro),
+            ordered_randomness=not decoding["greedy"],
+        )
+        caches = [cache] if cache is not None and cache.capacity >= micro else []
+        caches += [self.new_cache(micro, device=device, dtype=torch.float32) for _ in range(n_streams - len(caches))]
         # the output layer padded once per call, not once per scale and micro-batch
         output_layer = (
             padded_output_layer(self.head.weight, self.head.bias, bias_fill=float("-inf"))
             if self.head_kind == "tokens"
             else None
         )
-        parts = [
-            self._decode_batch(
-                features_BD[s : s + micro], coords_B2[s : s + micro], cache, output_layer=output_layer, **decoding
+
+        def micro_batch_task(s: int):
+            rows = slice(s, s + micro)
+            return lambda cache: self._decode_batch(
+                features_BD[rows],
+                coords_B2[rows],
+                cache,
+                output_layer=output_layer,
+                chunk_elements=DECODE_CHUNK_ELEMENTS // n_streams,
+                **decoding,
             )
-            for s in range(0, B, micro)
-        ]
+
+        parts = run_in_streams([micro_batch_task(s) for s in starts], caches[:n_streams])
         tokens = torch.cat([t for t, _ in parts]) if len(parts) > 1 else parts[0][0]
         if parts[0][1] is None:
             return tokens, None
@@ -314,6 +343,7 @@ class GenARModule(nn.Module):
         return_all_scales: bool,
         final_values: torch.Tensor | None,
         output_layer: tuple[torch.Tensor, torch.Tensor] | None,
+        chunk_elements: int,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         B = features_BD.shape[0]
         cond_BC = self.cond(features_BD, coords_B2)
@@ -335,6 +365,7 @@ class GenARModule(nn.Module):
                 generator=generator,
                 values_V=finest,
                 output_layer=output_layer,
+                chunk_elements=chunk_elements,
             )
             tokens_BN = tokens_BN.view(B, n)
             out.append(tokens_BN)
@@ -356,18 +387,19 @@ class GenARModule(nn.Module):
         generator: torch.Generator | None,
         values_V: torch.Tensor | None,
         output_layer: tuple[torch.Tensor, torch.Tensor] | None,
+        chunk_elements: int,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Tokens of positions ``(N,)`` and, with ``values_V``, ``E[values[X]]`` under each position's distribution.
 
         ``output_layer``: the token head's ``(weight, bias)`` from :func:`padded_output_layer` with ``bias_fill=-inf``
-        (None for regression). The logits are computed :data:`DECODE_CHUNK_ELEMENTS` at a time into one reused buffer.
+        (None for regression). The logits are computed ``chunk_elements`` at a time into one reused buffer.
         """
         if self.head_kind == "regression":  # a point mass at the rounded output
             tokens = self.head(head_in_NC).squeeze(-1).expm1().round().clamp(0, self.vocab - 1).long()
             return tokens, (None if values_V is None else values_V[tokens])
         weight_PC, bias_P = output_layer  # padded rows: the extra logits are -inf, never chosen, probability 0
         N, P = head_in_NC.shape[0], weight_PC.shape[0]
-        rows = min(N, max(1, DECODE_CHUNK_ELEMENTS // P))
+        rows = min(N, max(1, chunk_elements // P))
         logits_buf = head_in_NC.new_empty(rows, P)  # reused by every chunk: it stays in cache
         work_buf = head_in_NC.new_empty(rows, P, dtype=torch.float32)  # the argmax's marks, then the probabilities
         values_P = None if values_V is None else F.pad(values_V, (0, P - values_V.shape[0]))
@@ -392,6 +424,10 @@ class GenARModule(nn.Module):
         return KVCache(
             self.depth, batch, self.heads, sum(self.scales), self.width // self.heads, device=device, dtype=dtype
         )
+
+    def cache_bytes(self, batch: int) -> int:
+        """Bytes of a float32 :meth:`new_cache` for ``batch`` spots: keys and values of every block."""
+        return 2 * self.depth * batch * sum(self.scales) * self.width * 4
 
 
 def choose_tokens(

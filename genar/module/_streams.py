@@ -1,0 +1,109 @@
+"""Decoding streams: micro-batches decoded concurrently by CPU threads that each run PyTorch with fewer threads.
+
+With one stream, every operator of a decoding step is split across all of PyTorch's threads. GenAR's decoding
+runs many small operators (LayerNorm, modulation, residual adds, softmaxes at scales of 1 to 200 positions), where
+that split costs more than it gains: the threads meet at a barrier after every operator. Decoding independent
+micro-batches on several threads at once, each running its operators on ``threads // streams`` threads, keeps
+every core busy without those barriers (PyTorch releases the GIL inside its operators). A spot's result does not
+depend on which stream decodes it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import torch
+
+#: Automatic streams are limited so that their KV caches (one per stream) take at most this many bytes together:
+#: at the paper's width, where decoding is bound by its matrix products and streams gain nothing, one cache of 64
+#: spots is ~740 MB and decoding keeps one stream.
+STREAM_CACHE_BUDGET_BYTES = 512 * 1024**2
+
+Resource = TypeVar("Resource")
+Result = TypeVar("Result")
+
+
+def choose_streams(
+    streams: int | None,
+    *,
+    device: torch.device,
+    n_tasks: int,
+    bytes_per_stream: int,
+    ordered_randomness: bool,
+) -> int:
+    """How many decoding streams to run.
+
+    Parameters
+    ----------
+    streams
+        The caller's choice; ``None`` for automatic: on the CPU, as many as PyTorch has threads, at most one per
+        micro-batch, and no more than :data:`STREAM_CACHE_BUDGET_BYTES` allows; elsewhere, one.
+    device
+        Where decoding runs.
+    n_tasks
+        Micro-batches to decode.
+    bytes_per_stream
+        Memory of one stream's KV cache.
+    ordered_randomness
+        Whether decoding draws random numbers (sampling): their order, and so the samples, would depend on the
+        threads' timing, so sampling decodes in one stream.
+    """
+    if streams is not None:
+        if isinstance(streams, bool) or not isinstance(streams, int) or streams < 1:
+            msg = f"`streams` must be a positive integer or None (automatic); got {streams!r}."
+            raise ValueError(msg)
+        if streams > 1 and device.type != "cpu":
+            msg = f"`streams` > 1 runs CPU threads; decoding on {device.type} takes `streams=1` or None."
+            raise ValueError(msg)
+        if streams > 1 and ordered_randomness:
+            msg = (
+                f"`streams={streams}` with sampling: the samples would depend on the threads' timing. Sample with "
+                "`streams=1` or None, or decode greedily."
+            )
+            raise ValueError(msg)
+        return min(streams, max(1, n_tasks))
+    if device.type != "cpu" or ordered_randomness:
+        return 1
+    affordable = max(1, STREAM_CACHE_BUDGET_BYTES // max(1, bytes_per_stream))
+    return max(1, min(torch.get_num_threads(), n_tasks, affordable))
+
+
+def run_in_streams(tasks: Sequence[Callable[[Resource], Result]], resources: Sequence[Resource]) -> list[Result]:
+    """Run ``tasks`` on ``len(resources)`` threads, each holding one resource; results in the order of ``tasks``.
+
+    Each thread runs PyTorch on ``torch.get_num_threads() // len(resources)`` threads (at least one) and in
+    inference mode (decoding's; modes are per thread), and passes its own resource (a KV cache) to every task it
+    runs. The caller's thread count is restored afterwards (a worker's setting can leak into it).
+    """
+    if len(resources) == 1:
+        return [task(resources[0]) for task in tasks]
+    threads = torch.get_num_threads()
+    per_stream = max(1, threads // len(resources))
+    free: queue.SimpleQueue = queue.SimpleQueue()
+    for resource in resources:
+        free.put(resource)
+    own = threading.local()
+
+    def start_stream() -> None:
+        torch.set_num_threads(per_stream)
+        own.resource = free.get()
+
+    def run(task: Callable[[Resource], Result]) -> Result:
+        with torch.inference_mode():
+            return task(own.resource)
+
+    try:
+        with ThreadPoolExecutor(len(resources), thread_name_prefix="genar-decode", initializer=start_stream) as pool:
+            futures = [pool.submit(run, task) for task in tasks]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+    finally:
+        torch.set_num_threads(threads)

@@ -1,0 +1,133 @@
+"""Decoding streams: micro-batches decoded concurrently by CPU threads give what one stream gives."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+
+from genar.module import _genar
+from genar.module._streams import STREAM_CACHE_BUDGET_BYTES, choose_streams, run_in_streams
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """PyTorch on one thread, so that one stream and several run the same (single-threaded) kernels bit for bit."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def recorded_micro_batches(monkeypatch):
+    """Record, for every decoded micro-batch, its thread, its KV cache and PyTorch's thread count there."""
+    calls = []
+    decode_batch = _genar.GenARModule._decode_batch
+
+    def recording(self, features_BD, coords_B2, cache, **kw):
+        calls.append((threading.current_thread().name, id(cache), torch.get_num_threads()))
+        return decode_batch(self, features_BD, coords_B2, cache, **kw)
+
+    monkeypatch.setattr(_genar.GenARModule, "_decode_batch", recording)
+    return calls
+
+
+def test_streams_decode_what_one_stream_decodes(one_torch_thread, recorded_micro_batches, make_module, module_inputs):
+    module = make_module()
+    feats, coords, _ = module_inputs(B=7)  # micro-batches of 2: four, the last one short
+    values = torch.log2(1 + torch.arange(30.0))
+    one = module.decode_expectation(feats, coords, values, micro_batch=2, streams=1)
+    one_path = module.generate(feats, coords, micro_batch=2, streams=1, return_all_scales=True)
+    recorded_micro_batches.clear()
+    three = module.decode_expectation(feats, coords, values, micro_batch=2, streams=3)
+    assert torch.equal(three[0], one[0]) and torch.equal(three[1], one[1])
+    assert torch.equal(module.generate(feats, coords, micro_batch=2, streams=3, return_all_scales=True), one_path)
+    streamed = recorded_micro_batches[:4]  # the decode_expectation call
+    threads = {name for name, _, _ in streamed}
+    assert len(threads) > 1 and all(name.startswith("genar-decode") for name in threads)
+    cache_of = {}
+    for name, cache, _ in streamed:  # every thread keeps its own cache
+        assert cache_of.setdefault(name, cache) == cache
+    assert len(set(cache_of.values())) == len(cache_of)
+
+
+def test_streams_share_the_threads_and_give_them_back(recorded_micro_batches, make_module, module_inputs):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        module = make_module()
+        feats, coords, _ = module_inputs(B=6)
+        module.generate(feats, coords, micro_batch=2, streams=2)
+        assert torch.get_num_threads() == 2  # the caller's count, whatever the workers set
+        assert {n for _, _, n in recorded_micro_batches} == {1}  # two streams on two threads: one each
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_sampling_decodes_in_one_stream(recorded_micro_batches, make_module, module_inputs):
+    module = make_module()
+    feats, coords, _ = module_inputs(B=6)
+    module.generate(feats, coords, micro_batch=2, greedy=False, generator=torch.Generator().manual_seed(0))
+    assert {name for name, _, _ in recorded_micro_batches} == {threading.current_thread().name}
+    with pytest.raises(ValueError, match="`streams=2` with sampling"):
+        module.generate(feats, coords, micro_batch=2, greedy=False, streams=2)
+
+
+def test_automatic_streams(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
+    auto = lambda **kw: choose_streams(  # noqa: E731
+        None, **{"device": CPU, "n_tasks": 16, "bytes_per_stream": 1, "ordered_randomness": False, **kw}
+    )
+    assert auto() == 8  # one per thread
+    assert auto(n_tasks=3) == 3  # one per micro-batch at most
+    assert auto(bytes_per_stream=STREAM_CACHE_BUDGET_BYTES // 3) == 3  # the caches within the budget
+    assert auto(bytes_per_stream=2 * STREAM_CACHE_BUDGET_BYTES) == 1
+    assert auto(ordered_randomness=True) == 1
+    assert auto(device=torch.device("cuda")) == 1
+    assert choose_streams(4, device=CPU, n_tasks=2, bytes_per_stream=1, ordered_randomness=False) == 2
+
+
+@pytest.mark.parametrize("streams", [0, -1, 1.5, True, "2"])
+def test_streams_must_be_a_positive_integer(streams):
+    with pytest.raises(ValueError, match=r"`streams` must be a positive integer or None .*got"):
+        choose_streams(streams, device=CPU, n_tasks=4, bytes_per_stream=1, ordered_randomness=False)
+
+
+def test_streams_are_cpu_threads():
+    with pytest.raises(ValueError, match="decoding on cuda takes `streams=1` or None"):
+        choose_streams(2, device=torch.device("cuda"), n_tasks=4, bytes_per_stream=1, ordered_randomness=False)
+    assert choose_streams(1, device=torch.device("cuda"), n_tasks=4, bytes_per_stream=1, ordered_randomness=False) == 1
+
+
+def test_run_in_streams_keeps_the_order_and_runs_in_inference_mode():
+    def task(i):
+        def run(resource):
+            time.sleep(0.02 * (i % 3))  # later tasks finish first
+            return i, resource, torch.is_inference_mode_enabled()
+
+        return run
+
+    out = run_in_streams([task(i) for i in range(7)], ["a", "b", "c"])
+    assert [i for i, _, _ in out] == list(range(7))
+    assert {r for _, r, _ in out} <= {"a", "b", "c"} and all(mode for _, _, mode in out)
+
+
+def test_run_in_streams_passes_errors_on():
+    def task(i):
+        def run(resource):
+            if i == 2:
+                msg = "micro-batch 2 failed"
+                raise RuntimeError(msg)
+            return i
+
+        return run
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="micro-batch 2 failed"):
+        run_in_streams([task(i) for i in range(5)], [None, None])
+    assert torch.get_num_threads() == before
