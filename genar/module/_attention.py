@@ -106,7 +106,7 @@ class SelfAttention(nn.Module):
                 q, k, v = qkv_BL3Hd.permute(2, 0, 3, 1, 4).unbind(0)
                 if cache is not None:
                     k, v = cache.append(layer, k, v)  # everything cached is at a coarser or the same scale: no mask
-                if cache is not None and mask_LL is None and q.device.type == "cpu" and L <= FEW_QUERIES:
+                if cache is not None and mask_LL is None and _few_queries_on_threads(q):
                     out_BHLd = _attend_by_products(q, k, v)
                 else:
                     out_BHLd = _attend(q, k, v, mask_LL, scale_ends)
@@ -125,10 +125,19 @@ def _attend(q, k, v, mask_LL: torch.Tensor | None, scale_ends: Sequence[int] | N
     return torch.cat(out, dim=2) if len(out) > 1 else out[0]
 
 
-#: Decoding on the CPU: a scale of at most this many positions attends to the cached keys through two batched
-#: products instead of the flash kernel. At GenAR's scales up to 100 (64 spots, 4 heads of 32) the products took
-#: 25-45% less time than the kernel, whose fixed costs weigh on few queries; at 200 the kernel was as fast or faster.
+#: Decoding on the CPU with PyTorch on several threads: a scale of at most this many positions attends to the
+#: cached keys through two batched products instead of the flash kernel. On 2 threads, at GenAR's scales up to 100
+#: (64 spots, 4 heads of 32) the products took 5-65% less time than the kernel, which splits few queries poorly
+#: across threads; at 200 the kernel was as fast or faster. On one thread (a decoding stream's) the kernel was as fast
+#: as the products or faster, and keeps the scale.
 FEW_QUERIES = 128
+
+
+def _few_queries_on_threads(q_BHLd: torch.Tensor) -> bool:
+    """Whether cached attention for ``q`` takes :func:`_attend_by_products` (see :data:`FEW_QUERIES`)."""
+    return q_BHLd.device.type == "cpu" and q_BHLd.shape[2] <= FEW_QUERIES and torch.get_num_threads() > 1
+
+
 #: Attention scores computed at once by :func:`_attend_by_products` (4 MB of float32: they stay in cache).
 SCORE_ELEMENTS = 1024 * 1024
 

@@ -81,14 +81,26 @@ def _uncached_generate(module, feats, coords, **kw):
     return tokens
 
 
-@pytest.mark.parametrize("few_queries", [0, 128])  # every scale on the flash kernel, or on batched products
-def test_cached_decoding_equals_uncached(few_queries, make_module, module_inputs, monkeypatch):
+@pytest.mark.parametrize(
+    ("few_queries", "threads", "by_products"),
+    [(0, 2, False), (128, 2, True), (128, 1, False)],  # the flash kernel, batched products, the kernel on 1 thread
+)
+def test_cached_decoding_equals_uncached(few_queries, threads, by_products, make_module, module_inputs, monkeypatch):
     from genar.module import _attention
 
     monkeypatch.setattr(_attention, "FEW_QUERIES", few_queries)
-    module = make_module()
-    feats, coords, _ = module_inputs(B=4)
-    cached = module.generate(feats, coords, return_all_scales=True)
+    calls = []
+    attend_by_products = _attention._attend_by_products
+    monkeypatch.setattr(_attention, "_attend_by_products", lambda *a: calls.append(1) or attend_by_products(*a))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        module = make_module()
+        feats, coords, _ = module_inputs(B=4)
+        cached = module.generate(feats, coords, return_all_scales=True)
+    finally:
+        torch.set_num_threads(before)
+    assert bool(calls) == by_products
     assert torch.equal(cached, _uncached_generate(module, feats, coords, greedy=True))
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
     sampled = module.generate(
