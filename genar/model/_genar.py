@@ -21,6 +21,8 @@ from ._io import read_checkpoint, write_checkpoint
 
 #: Validation score that chooses the best epoch for each ``GenARConfig.selection``, and whether higher is better.
 SELECTION_MONITOR = {"loss": ("val/loss", "min"), "pcc": ("val/pcc", "max"), "mse": ("val/mse", "min")}
+#: Spots decoded at once by each decoding stream during prediction (see ``GenARModule.generate``).
+DECODE_MICRO_BATCH = 64
 
 
 class GenAR:
@@ -378,7 +380,7 @@ class GenAR:
                             greedy=n_paths == 1,
                             generator=generator,
                             cache=cache,
-                            micro_batch=cache.capacity,
+                            micro_batch=DECODE_MICRO_BATCH,
                         )
                         total += expected
                         bar.update(rows.stop - rows.start)
@@ -459,7 +461,7 @@ class GenAR:
                             top_k=top_k,
                             generator=generator,
                             cache=cache,
-                            micro_batch=cache.capacity,
+                            micro_batch=DECODE_MICRO_BATCH,
                         )
                         .cpu()
                         .numpy()
@@ -482,7 +484,7 @@ class GenAR:
         @contextmanager
         def placed():
             try:
-                yield [(m.to(device).eval(), m.new_cache(64, device=device)) for m in self.members]
+                yield [(m.to(device).eval(), m.new_cache(DECODE_MICRO_BATCH, device=device)) for m in self.members]
             finally:
                 for m in self.members:
                     m.cpu()

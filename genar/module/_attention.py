@@ -27,15 +27,40 @@ class KVCache:
         self, n_layers: int, batch: int, heads: int, max_len: int, head_dim: int, *, device=None, dtype=None
     ) -> None:
         shape = (batch, heads, max_len, head_dim)
-        self._keys = [torch.empty(shape, device=device, dtype=dtype) for _ in range(n_layers)]
-        self._values = [torch.empty(shape, device=device, dtype=dtype) for _ in range(n_layers)]
-        self.keys, self.values = self._keys, self._values
-        self.lengths = [0] * n_layers
+        self._hold(
+            [torch.empty(shape, device=device, dtype=dtype) for _ in range(n_layers)],
+            [torch.empty(shape, device=device, dtype=dtype) for _ in range(n_layers)],
+        )
+
+    def _hold(self, keys: list[torch.Tensor], values: list[torch.Tensor]) -> None:
+        self._keys, self._values = keys, values
+        self.keys, self.values = keys, values
+        self.lengths = [0] * len(keys)
 
     @property
     def capacity(self) -> int:
         """Largest batch the buffers hold."""
         return self._keys[0].shape[0]
+
+    def reserve(self, batch: int) -> KVCache:
+        """Make room for ``batch`` rows: new, larger buffers (emptied) if the cache holds fewer; returns the cache."""
+        if batch > self.capacity:
+            like = self._keys[0]
+            shape = (batch, *like.shape[1:])
+            self._hold(
+                [torch.empty(shape, device=like.device, dtype=like.dtype) for _ in self._keys],
+                [torch.empty(shape, device=like.device, dtype=like.dtype) for _ in self._values],
+            )
+        return self
+
+    def rows(self, start: int, end: int) -> KVCache:
+        """An empty cache on rows ``start:end`` of these buffers (the same memory: one per decoding stream)."""
+        if not 0 <= start < end <= self.capacity:
+            msg = f"Rows {start}:{end} are not within this KV cache's {self.capacity} rows."
+            raise ValueError(msg)
+        view = object.__new__(KVCache)
+        view._hold([k[start:end] for k in self._keys], [v[start:end] for v in self._values])
+        return view
 
     def reset(self, batch: int) -> KVCache:
         """Empty the cache for a new batch of at most :attr:`capacity` rows, reusing the buffers."""

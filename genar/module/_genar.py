@@ -223,10 +223,11 @@ class GenARModule(nn.Module):
         from ``softmax(logits / temperature)``, restricted to the ``top_k`` most likely when given, with
         ``generator`` as the only source of randomness. Spots are decoded ``micro_batch`` at a time (each
         intermediate then stays small enough to be reused from the heap rather than freshly mapped); pass a
-        ``cache`` from :meth:`new_cache` to reuse its buffers across calls.
+        ``cache`` from :meth:`new_cache` to reuse its buffers across calls (it grows to ``micro_batch`` rows per
+        stream if it holds fewer).
 
         ``streams``: micro-batches decoded at once by that many CPU threads, each running PyTorch on an equal share
-        of its threads and holding its own KV cache (``cache`` is one of them). ``None`` (automatic) takes as many
+        of its threads with its own rows of the KV cache. ``None`` (automatic) takes as many
         as PyTorch has threads for greedy decoding on the CPU, at most one per micro-batch, within
         :data:`~genar.module._streams.STREAM_CACHE_BUDGET_BYTES` of caches, and one otherwise (sampling decodes in
         one stream, so that its draws from ``generator`` keep their order). The tokens do not depend on it.
@@ -304,8 +305,10 @@ class GenARModule(nn.Module):
             bytes_per_stream=self.cache_bytes(micro),
             ordered_randomness=not decoding["greedy"],
         )
-        caches = [cache] if cache is not None and cache.capacity >= micro else []
-        caches += [self.new_cache(micro, device=device, dtype=torch.float32) for _ in range(n_streams - len(caches))]
+        if cache is None:
+            cache = self.new_cache(micro * n_streams, device=device, dtype=torch.float32)
+        cache.reserve(micro * n_streams)  # kept by the caller for the next call
+        stream_caches = [cache.rows(i * micro, (i + 1) * micro) for i in range(n_streams)]
         # the output layer padded once per call, not once per scale and micro-batch
         output_layer = (
             padded_output_layer(self.head.weight, self.head.bias, bias_fill=float("-inf"))
@@ -324,7 +327,7 @@ class GenARModule(nn.Module):
                 **decoding,
             )
 
-        parts = run_in_streams([micro_batch_task(s) for s in starts], caches[:n_streams])
+        parts = run_in_streams([micro_batch_task(s) for s in starts], stream_caches)
         tokens = torch.cat([t for t, _ in parts]) if len(parts) > 1 else parts[0][0]
         if parts[0][1] is None:
             return tokens, None

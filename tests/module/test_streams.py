@@ -131,3 +131,30 @@ def test_run_in_streams_passes_errors_on():
     with pytest.raises(RuntimeError, match="micro-batch 2 failed"):
         run_in_streams([task(i) for i in range(5)], [None, None])
     assert torch.get_num_threads() == before
+
+
+def test_kv_cache_rows_share_the_buffers_and_reserve_grows_them():
+    from genar.module import KVCache
+
+    cache = KVCache(2, 4, 2, 6, 3)
+    assert cache.reserve(3) is cache and cache.capacity == 4  # room enough: the same buffers
+    rows = cache.rows(2, 4)
+    assert rows.capacity == 2 and rows.lengths == [0, 0]
+    k, v = torch.randn(2, 2, 5, 3), torch.randn(2, 2, 5, 3)
+    rows.append(1, k, v)
+    assert torch.equal(cache._keys[1][2:4, :, :5], k) and torch.equal(cache._values[1][2:4, :, :5], v)
+    with pytest.raises(ValueError, match=r"Rows 3:5 are not within this KV cache's 4 rows"):
+        cache.rows(3, 5)
+    cache.reserve(8)
+    assert cache.capacity == 8 and cache._keys[0].shape == (8, 2, 6, 3) and cache.lengths == [0, 0]
+
+
+def test_a_callers_cache_grows_once_for_the_streams(one_torch_thread, make_module, module_inputs):
+    module = make_module()
+    feats, coords, _ = module_inputs(B=8)
+    cache = module.new_cache(2)
+    module.generate(feats, coords, micro_batch=2, streams=3, cache=cache)
+    assert cache.capacity == 6  # two rows for each of three streams
+    pointer = cache._keys[0].data_ptr()
+    module.generate(feats, coords, micro_batch=2, streams=3, cache=cache)
+    assert cache._keys[0].data_ptr() == pointer  # reused by the next call
