@@ -300,6 +300,7 @@ class GenAR:
             weight_decay=cfg.weight_decay,
             scale_weights=cfg.scale_weights or loss_weights(cfg.scales, cfg.loss_weighting),
             micro_batch_size=cfg.micro_batch_size,
+            streams=cfg.train_streams,
             grad_clip=cfg.grad_clip,
             lr_schedule=cfg.lr_schedule,
             warmup=cfg.warmup,

@@ -3,7 +3,9 @@
 from ._attention import KVCache, SelfAttention
 from ._blocks import AdaLNBlock, Condition, sinusoidal
 from ._genar import GenARModule, choose_tokens
+from ._random import current_generator, drawing_from
 from ._scales import block_causal_mask, group_means, level_index, pooling_matrix, transfer_matrix
+from ._streams import choose_streams, run_in_streams
 from ._targets import banded_kl, floor_ceil_target, gaussian_band_width, gaussian_target, head_scale_kl
 
 __all__ = [
@@ -14,7 +16,10 @@ __all__ = [
     "SelfAttention",
     "banded_kl",
     "block_causal_mask",
+    "choose_streams",
     "choose_tokens",
+    "current_generator",
+    "drawing_from",
     "floor_ceil_target",
     "gaussian_band_width",
     "gaussian_target",
@@ -22,6 +27,7 @@ __all__ = [
     "head_scale_kl",
     "level_index",
     "pooling_matrix",
+    "run_in_streams",
     "sinusoidal",
     "transfer_matrix",
 ]

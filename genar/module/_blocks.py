@@ -10,6 +10,7 @@ from torch import nn
 
 from ._attention import KVCache, SelfAttention
 from ._linear import linear
+from ._random import current_generator
 
 
 class DropPath(nn.Module):
@@ -23,7 +24,8 @@ class DropPath(nn.Module):
         """Scale kept samples by ``1 / (1 - p)``; identity in eval mode."""
         if not self.training or self.p == 0.0:
             return x_BLC
-        keep = torch.empty(x_BLC.shape[0], 1, 1, device=x_BLC.device, dtype=x_BLC.dtype).bernoulli_(1 - self.p)
+        keep = torch.empty(x_BLC.shape[0], 1, 1, device=x_BLC.device, dtype=x_BLC.dtype)
+        keep.bernoulli_(1 - self.p, generator=current_generator())
         return x_BLC * keep / (1 - self.p)
 
 
@@ -97,6 +99,6 @@ class Condition(nn.Module):
         h = torch.cat([self.histology(features_BD), self.coords(sinusoidal(coords_B2, self.n_freqs))], dim=-1)
         cond_BC = self.fuse(h)
         if self.training and self.dropout > 0:
-            drop = torch.rand(cond_BC.shape[0], 1, device=cond_BC.device) < self.dropout
+            drop = torch.rand(cond_BC.shape[0], 1, device=cond_BC.device, generator=current_generator()) < self.dropout
             cond_BC = torch.where(drop, self.null.to(cond_BC.dtype), cond_BC)
         return cond_BC

@@ -75,14 +75,17 @@ def choose_streams(
 def run_in_streams(tasks: Sequence[Callable[[Resource], Result]], resources: Sequence[Resource]) -> list[Result]:
     """Run ``tasks`` on ``len(resources)`` threads, each holding one resource; results in the order of ``tasks``.
 
-    Each thread runs PyTorch on ``torch.get_num_threads() // len(resources)`` threads (at least one) and in
-    inference mode (decoding's; modes are per thread), and passes its own resource (a KV cache) to every task it
-    runs. The caller's thread count is restored afterwards (a worker's setting can leak into it).
+    Each thread runs PyTorch on ``torch.get_num_threads() // len(resources)`` threads (at least one) in the caller's
+    inference mode, gradient mode and CPU autocast (PyTorch keeps them per thread), and passes its own resource
+    (a KV cache, say) to every task it runs. The caller's thread count is restored afterwards (a worker's setting
+    can leak into it).
     """
     if len(resources) == 1:
         return [task(resources[0]) for task in tasks]
     threads = torch.get_num_threads()
     per_stream = max(1, threads // len(resources))
+    inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+    autocast = torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")
     free: queue.SimpleQueue = queue.SimpleQueue()
     for resource in resources:
         free.put(resource)
@@ -93,7 +96,11 @@ def run_in_streams(tasks: Sequence[Callable[[Resource], Result]], resources: Seq
         own.resource = free.get()
 
     def run(task: Callable[[Resource], Result]) -> Result:
-        with torch.inference_mode():
+        with (
+            torch.inference_mode(inference),
+            torch.set_grad_enabled(grad),
+            torch.autocast("cpu", enabled=autocast[0], dtype=autocast[1]),
+        ):
             return task(own.resource)
 
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Literal
@@ -11,7 +12,16 @@ import numpy as np
 import torch
 
 from .._metrics import pearson_per_gene
-from ..module import GenARModule, floor_ceil_target, gaussian_band_width, gaussian_target, group_means, head_scale_kl
+from ..module import (
+    GenARModule,
+    drawing_from,
+    floor_ceil_target,
+    gaussian_band_width,
+    gaussian_target,
+    group_means,
+    head_scale_kl,
+    run_in_streams,
+)
 
 
 def scale_losses(
@@ -52,6 +62,13 @@ def scale_losses(
     return head_scale_kl(h_BLC, module.head, targets, scales)
 
 
+def _add(total: torch.Tensor | None, term: torch.Tensor | None) -> torch.Tensor | None:
+    """``total + term`` where either may be None (no gradient)."""
+    if term is None:
+        return total
+    return term if total is None else total.add_(term)
+
+
 def _per_scale_mean(loss_BL: torch.Tensor, module: GenARModule) -> torch.Tensor:
     """Mean of a per-position loss over the spots and the positions of each scale, ``(K,)``."""
     kw = {"device": loss_BL.device, "dtype": loss_BL.dtype}
@@ -59,6 +76,8 @@ def _per_scale_mean(loss_BL: torch.Tensor, module: GenARModule) -> torch.Tensor:
     return per_scale / torch.as_tensor(module.scales, **kw)
 
 
+#: Lightning precisions under which training streams run (their gradients are computed apart and added up).
+STREAM_PRECISIONS = ("32-true", "bf16-mixed")
 #: Activation memory one micro-batch may take during training, for the automatic micro-batch size.
 ACTIVATION_BUDGET_BYTES = 1.25 * 2**30
 #: Stored activations per token and block, in multiples of the width (residuals, norms, q/k/v, attention and
@@ -97,6 +116,11 @@ class GenARTrainingPlan(L.LightningModule):
     and the learning rate follows ``lr_schedule``. Logs ``train/loss`` and ``train/loss_scale{k}`` (and ``val/...``
     on validation data) once per epoch; with ``free_running`` validation spots also ``val/pcc`` and ``val/mse``, the
     mean per-gene Pearson and the error in log2(x + 1) of the point estimate decoded from histology alone.
+
+    On the CPU the batch is split between ``streams`` threads that train on their parts at once, each running
+    PyTorch on its share of the cores, and their gradients are added up (:meth:`training_streams`; ``None``:
+    automatic). A seeded run is reproducible for a given number of streams; runs with different numbers draw
+    different random numbers (like data-parallel training on different numbers of devices).
     """
 
     def __init__(
@@ -115,8 +139,13 @@ class GenARTrainingPlan(L.LightningModule):
         lr_schedule: Literal["constant", "cosine"] = "constant",
         warmup: float = 0.05,
         free_running: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        streams: int | None = None,
     ) -> None:
         super().__init__()
+        if streams is not None and (isinstance(streams, bool) or not isinstance(streams, int) or streams < 1):
+            msg = f"`streams` must be a positive integer or None (automatic); got {streams!r}."
+            raise ValueError(msg)
+        self.streams = streams
         self.automatic_optimization = False
         self.module = module
         self.cap, self.alpha, self.beta, self.lr, self.weight_decay = cap, alpha, beta, lr, weight_decay
@@ -143,18 +172,90 @@ class GenARTrainingPlan(L.LightningModule):
             final_loss=self.final_loss,
         )
 
-    def _micro_batches(self, batch: Sequence[torch.Tensor]):
-        """Yield ``(chunk, share)``: micro-batches of the batch and their share of its spots."""
+    def _micro_batch_size(self, spots: int) -> int:
+        return self.micro_batch_size or auto_micro_batch(self.module, spots)
+
+    def _micro_batches(self, batch: Sequence[torch.Tensor], *, micro: int | None = None, spots: int | None = None):
+        """Yield ``(chunk, share)``: micro-batches of the batch and their share of ``spots`` (default: its spots).
+
+        ``micro``: spots per micro-batch (default: :attr:`micro_batch_size`, or automatic).
+        """
         B = batch[0].shape[0]
-        micro = self.micro_batch_size or auto_micro_batch(self.module, B)
+        micro = micro or self._micro_batch_size(B)
         for s in range(0, B, micro):
-            yield [t[s : s + micro] for t in batch], (min(s + micro, B) - s) / B
+            yield [t[s : s + micro] for t in batch], (min(s + micro, B) - s) / (spots or B)
+
+    def training_streams(self, example: torch.Tensor) -> int:
+        """How many threads train on parts of each batch at once (on the CPU; see :attr:`streams`).
+
+        ``streams=None`` (automatic) takes as many as PyTorch has threads, at most one per spot, where the
+        gradients can be computed apart and added up: on the CPU, in one process, in float32 or bfloat16 mixed
+        precision; elsewhere one. An explicit number above 1 where that does not hold is an error.
+        """
+        B = example.shape[0]
+        trainer = self._trainer
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        reason = None
+        if example.device.type != "cpu":
+            reason = f"training on {example.device.type}"
+        elif distributed or (trainer is not None and trainer.world_size > 1):
+            reason = "distributed training (each process already trains on its own part of the batch)"
+        elif trainer is not None and str(trainer.precision) not in STREAM_PRECISIONS:
+            reason = f"precision {trainer.precision!r} (streams take {', '.join(STREAM_PRECISIONS)})"
+        if self.streams is None:
+            return 1 if reason else max(1, min(torch.get_num_threads(), B))
+        if self.streams > 1 and reason:
+            msg = f"`streams={self.streams}` runs CPU threads in one process, not {reason}. Use streams=1 or None."
+            raise ValueError(msg)
+        return max(1, min(self.streams, B))
+
+    def _accumulate_in_streams(self, batch: Sequence[torch.Tensor], streams: int) -> torch.Tensor:
+        """:meth:`accumulate_gradients` with the batch split into ``streams`` parts, trained on at once.
+
+        Every part draws its random numbers (stochastic depth, condition dropout) from its own generator, seeded in
+        order from PyTorch's global one, and its gradient is summed in the parts' order: a seeded run gives the same
+        numbers whatever the threads' timing (for a given number of streams).
+        """
+        B = batch[0].shape[0]
+        micro = max(1, self._micro_batch_size(B) // streams)  # the streams' activations within the same memory
+        bounds = np.linspace(0, B, streams + 1).round().astype(int)
+        parts = [[t[a:b] for t in batch] for a, b in itertools.pairwise(bounds)]
+        seeds = torch.randint(2**62, (streams,)).tolist()  # from the global generator, in order
+        params = [p for p in self.module.parameters() if p.requires_grad]
+
+        def part_task(part, seed: int):
+            def run(_stream) -> tuple[list[torch.Tensor | None], torch.Tensor]:
+                grads: list[torch.Tensor | None] = [None] * len(params)
+                total = torch.zeros(len(self.module.scales))
+                with drawing_from(torch.Generator().manual_seed(seed)):
+                    for chunk, share in self._micro_batches(part, micro=micro, spots=B):
+                        per_scale = self._losses(*chunk)
+                        loss = (per_scale * self.scale_weights).sum() * share
+                        with torch.autocast("cpu", enabled=False):  # mixed precision: forward only
+                            new = torch.autograd.grad(loss, params, allow_unused=True)
+                        grads = [_add(g, n) for g, n in zip(grads, new, strict=True)]
+                        total += per_scale.detach().float() * share
+                return grads, total
+
+            return run
+
+        results = run_in_streams([part_task(p, seed) for p, seed in zip(parts, seeds, strict=True)], [None] * streams)
+        for grads, _ in results:
+            for param, grad in zip(params, grads, strict=True):
+                if grad is not None:
+                    param.grad = grad if param.grad is None else param.grad.add_(grad)
+        return sum(total for _, total in results)
 
     def accumulate_gradients(self, batch: Sequence[torch.Tensor], backward=None) -> torch.Tensor:
         """Backpropagate the batch's loss micro-batch by micro-batch; return the per-scale losses (detached).
 
-        ``backward`` (default ``Tensor.backward``) lets Lightning insert its own hooks.
+        ``backward`` (default ``Tensor.backward``) lets Lightning insert its own hooks. With several training streams
+        (see :meth:`training_streams`) the batch is split between them instead, and their gradients are added to the
+        parameters' ``.grad`` in the streams' order; ``backward`` is then not called.
         """
+        streams = self.training_streams(batch[0])
+        if streams > 1:
+            return self._accumulate_in_streams(batch, streams)
         backward = backward or (lambda loss: loss.backward())
         device = batch[0].device
         total = torch.zeros(len(self.module.scales), device=device)

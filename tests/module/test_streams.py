@@ -104,17 +104,34 @@ def test_streams_are_cpu_threads():
     assert choose_streams(1, device=torch.device("cuda"), n_tasks=4, bytes_per_stream=1, ordered_randomness=False) == 1
 
 
-def test_run_in_streams_keeps_the_order_and_runs_in_inference_mode():
+def _modes():
+    autocast = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
+    return torch.is_inference_mode_enabled(), torch.is_grad_enabled(), autocast
+
+
+@pytest.mark.parametrize(
+    "modes",
+    [
+        lambda: torch.inference_mode(),
+        lambda: torch.no_grad(),
+        lambda: torch.enable_grad(),
+        lambda: torch.autocast("cpu", dtype=torch.bfloat16),
+    ],
+)
+def test_run_in_streams_keeps_the_order_and_the_callers_modes(modes):
     def task(i):
         def run(resource):
             time.sleep(0.02 * (i % 3))  # later tasks finish first
-            return i, resource, torch.is_inference_mode_enabled()
+            return i, resource, _modes()
 
         return run
 
-    out = run_in_streams([task(i) for i in range(7)], ["a", "b", "c"])
+    with modes():
+        expected = _modes()
+        out = run_in_streams([task(i) for i in range(7)], ["a", "b", "c"])
     assert [i for i, _, _ in out] == list(range(7))
-    assert {r for _, r, _ in out} <= {"a", "b", "c"} and all(mode for _, _, mode in out)
+    assert {r for _, r, _ in out} <= {"a", "b", "c"}
+    assert all(mode == expected for _, _, mode in out)
 
 
 def test_run_in_streams_passes_errors_on():
