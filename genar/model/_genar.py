@@ -282,6 +282,7 @@ class GenAR:
             "resumed_from": None if ckpt_path is None else str(ckpt_path),
             "world_size": int(trainer.world_size),
             "precision": str(trainer.precision),
+            "train_streams": plan.streams_used,
         }
         return rows, info
 

@@ -146,6 +146,8 @@ class GenARTrainingPlan(L.LightningModule):
             msg = f"`streams` must be a positive integer or None (automatic); got {streams!r}."
             raise ValueError(msg)
         self.streams = streams
+        #: The most training streams a batch took (:meth:`training_streams`); None before the first batch.
+        self.streams_used: int | None = None
         self.automatic_optimization = False
         self.module = module
         self.cap, self.alpha, self.beta, self.lr, self.weight_decay = cap, alpha, beta, lr, weight_decay
@@ -254,6 +256,7 @@ class GenARTrainingPlan(L.LightningModule):
         parameters' ``.grad`` in the streams' order; ``backward`` is then not called.
         """
         streams = self.training_streams(batch[0])
+        self.streams_used = max(self.streams_used or 0, streams)
         if streams > 1:
             return self._accumulate_in_streams(batch, streams)
         backward = backward or (lambda loss: loss.backward())

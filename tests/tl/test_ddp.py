@@ -57,6 +57,7 @@ def test_fit_with_two_cpu_processes(prepared, tmp_path):
     run_script(tmp_path, "train.py", SCRIPT, tmp_path / "prepared.zarr", tmp_path / "model")
     model = genar.GenAR.load(tmp_path / "model")
     assert model.train_info["world_size"] == 2
+    assert model.train_info["train_streams"] == 1  # each process trains on its own part already
     assert model.train_info["n_train_spots"] == 40
     losses = model.history_frame()["train/loss"].to_numpy()
     assert len(losses) == 2 and np.isfinite(losses).all()

@@ -268,6 +268,8 @@ def test_bfloat16_mixed_precision_trains_close_to_float32(prepared, tiny_config)
     np.testing.assert_allclose(b, a, rtol=0.02)
     assert all(p.dtype == torch.float32 for p in mixed.module.parameters())  # float32 master weights
     assert (full.train_info["precision"], mixed.train_info["precision"]) == ("32-true", "bf16-mixed")
+    streams = min(torch.get_num_threads(), config.batch_size, full.train_info["n_train_spots"])
+    assert full.train_info["train_streams"] == mixed.train_info["train_streams"] == streams
     genar.tl.predict(prepared, mixed, sections="S1", layer_added="mixed", show_progress_bar=False)
     table = prepared.tables["genar"]
     assert np.isfinite(table[table.obs["section"] == "S1"].layers["mixed"].toarray()).all()
