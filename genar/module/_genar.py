@@ -227,10 +227,10 @@ class GenARModule(nn.Module):
         stream if it holds fewer).
 
         ``streams``: micro-batches decoded at once by that many CPU threads, each running PyTorch on an equal share
-        of its threads with its own rows of the KV cache. ``None`` (automatic) takes as many
-        as PyTorch has threads for greedy decoding on the CPU, at most one per micro-batch, within
-        :data:`~genar.module._streams.STREAM_CACHE_BUDGET_BYTES` of caches, and one otherwise (sampling decodes in
-        one stream, so that its draws from ``generator`` keep their order). The tokens do not depend on it.
+        of its threads with its own rows of the KV cache. ``None`` (automatic) takes, for greedy decoding on the CPU,
+        as many as PyTorch has threads, at most one per micro-batch and within
+        :data:`~genar.module._streams.STREAM_CACHE_BUDGET_BYTES` of caches; one otherwise (sampling decodes in one
+        stream, so that its draws from ``generator`` keep their order). The tokens do not depend on it.
         """
         tokens, _ = self._decode(
             features_BD,
