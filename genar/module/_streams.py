@@ -1,11 +1,12 @@
-"""Decoding streams: micro-batches decoded concurrently by CPU threads that each run PyTorch with fewer threads.
+"""Streams: parts of a batch worked on concurrently by CPU threads that each run PyTorch with fewer threads.
 
-With one stream, every operator of a decoding step is split across all of PyTorch's threads. GenAR's decoding
+With one stream, every operator of a decoding or training step is split across all of PyTorch's threads. GenAR
 runs many small operators (LayerNorm, modulation, residual adds, softmaxes at scales of 1 to 200 positions), where
-that split costs more than it gains: the threads meet at a barrier after every operator. Decoding independent
-micro-batches on several threads at once, each running its operators on ``threads // streams`` threads, keeps
-every core busy without those barriers (PyTorch releases the GIL inside its operators). A spot's result does not
-depend on which stream decodes it.
+that split costs more than it gains: the threads meet at a barrier after every operator. Working on independent
+parts of a batch (decoding's micro-batches, training's shares of a batch) on several threads at once, each running
+its operators on ``threads // streams`` threads, keeps every core busy without those barriers (PyTorch releases the
+GIL inside its operators). A spot's decoded result does not depend on which stream decodes it; training adds up
+the parts' gradients (``genar.train.GenARTrainingPlan``).
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def run_in_streams(tasks: Sequence[Callable[[Resource], Result]], resources: Seq
             return task(own.resource)
 
     try:
-        with ThreadPoolExecutor(len(resources), thread_name_prefix="genar-decode", initializer=start_stream) as pool:
+        with ThreadPoolExecutor(len(resources), thread_name_prefix="genar-stream", initializer=start_stream) as pool:
             futures = [pool.submit(run, task) for task in tasks]
             try:
                 return [f.result() for f in futures]

@@ -49,7 +49,7 @@ def test_streams_decode_what_one_stream_decodes(one_torch_thread, recorded_micro
     assert torch.equal(module.generate(feats, coords, micro_batch=2, streams=3, return_all_scales=True), one_path)
     streamed = recorded_micro_batches[:4]  # the decode_expectation call
     threads = {name for name, _, _ in streamed}
-    assert len(threads) > 1 and all(name.startswith("genar-decode") for name in threads)
+    assert len(threads) > 1 and all(name.startswith("genar-stream") for name in threads)
     cache_of = {}
     for name, cache, _ in streamed:  # every thread keeps its own cache
         assert cache_of.setdefault(name, cache) == cache
