@@ -26,11 +26,12 @@ class KVCache:
     def __init__(
         self, n_layers: int, batch: int, heads: int, max_len: int, head_dim: int, *, device=None, dtype=None
     ) -> None:
-        shape = (batch, heads, max_len, head_dim)
-        self._hold(
-            [torch.empty(shape, device=device, dtype=dtype) for _ in range(n_layers)],
-            [torch.empty(shape, device=device, dtype=dtype) for _ in range(n_layers)],
-        )
+        self._allocate(n_layers, (batch, heads, max_len, head_dim), device=device, dtype=dtype)
+
+    def _allocate(self, n_layers: int, shape: tuple[int, ...], *, device, dtype) -> None:
+        """Fresh, empty key and value buffers of ``shape`` for every layer."""
+        keys, values = ([torch.empty(shape, device=device, dtype=dtype) for _ in range(n_layers)] for _ in "kv")
+        self._hold(keys, values)
 
     def _hold(self, keys: list[torch.Tensor], values: list[torch.Tensor]) -> None:
         self._keys, self._values = keys, values
@@ -46,11 +47,7 @@ class KVCache:
         """Make room for ``batch`` rows: new, larger buffers (emptied) if the cache holds fewer; returns the cache."""
         if batch > self.capacity:
             like = self._keys[0]
-            shape = (batch, *like.shape[1:])
-            self._hold(
-                [torch.empty(shape, device=like.device, dtype=like.dtype) for _ in self._keys],
-                [torch.empty(shape, device=like.device, dtype=like.dtype) for _ in self._values],
-            )
+            self._allocate(len(self._keys), (batch, *like.shape[1:]), device=like.device, dtype=like.dtype)
         return self
 
     def rows(self, start: int, end: int) -> KVCache:

@@ -28,6 +28,14 @@ Resource = TypeVar("Resource")
 Result = TypeVar("Result")
 
 
+def check_streams(streams: int | None) -> int | None:
+    """``streams`` if it is a positive integer or None (automatic); else a ValueError that names it."""
+    if streams is not None and (isinstance(streams, bool) or not isinstance(streams, int) or streams < 1):
+        msg = f"`streams` must be a positive integer or None (automatic); got {streams!r}."
+        raise ValueError(msg)
+    return streams
+
+
 def choose_streams(
     streams: int | None,
     *,
@@ -53,10 +61,7 @@ def choose_streams(
         Whether decoding draws random numbers (sampling): their order, and so the samples, would depend on the
         threads' timing, so sampling decodes in one stream.
     """
-    if streams is not None:
-        if isinstance(streams, bool) or not isinstance(streams, int) or streams < 1:
-            msg = f"`streams` must be a positive integer or None (automatic); got {streams!r}."
-            raise ValueError(msg)
+    if check_streams(streams) is not None:
         if streams > 1 and device.type != "cpu":
             msg = f"`streams` > 1 runs CPU threads; decoding on {device.type} takes `streams=1` or None."
             raise ValueError(msg)

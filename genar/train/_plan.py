@@ -14,6 +14,7 @@ import torch
 from .._metrics import pearson_per_gene
 from ..module import (
     GenARModule,
+    check_streams,
     drawing_from,
     floor_ceil_target,
     gaussian_band_width,
@@ -142,10 +143,7 @@ class GenARTrainingPlan(L.LightningModule):
         streams: int | None = None,
     ) -> None:
         super().__init__()
-        if streams is not None and (isinstance(streams, bool) or not isinstance(streams, int) or streams < 1):
-            msg = f"`streams` must be a positive integer or None (automatic); got {streams!r}."
-            raise ValueError(msg)
-        self.streams = streams
+        self.streams = check_streams(streams)
         #: The most training streams a batch took (:meth:`training_streams`); None before the first batch.
         self.streams_used: int | None = None
         self.automatic_optimization = False
@@ -173,6 +171,10 @@ class GenARTrainingPlan(L.LightningModule):
             beta=self.beta,
             final_loss=self.final_loss,
         )
+
+    def _total_loss(self, per_scale: torch.Tensor) -> torch.Tensor:
+        """The loss the optimiser sees: the per-scale losses weighted by :attr:`scale_weights`."""
+        return (per_scale * self.scale_weights.to(per_scale.device)).sum()
 
     def _micro_batch_size(self, spots: int) -> int:
         return self.micro_batch_size or auto_micro_batch(self.module, spots)
@@ -232,7 +234,7 @@ class GenARTrainingPlan(L.LightningModule):
                 with drawing_from(torch.Generator().manual_seed(seed)):
                     for chunk, share in self._micro_batches(part, micro=micro, spots=B):
                         per_scale = self._losses(*chunk)
-                        loss = (per_scale * self.scale_weights).sum() * share
+                        loss = self._total_loss(per_scale) * share
                         with torch.autocast("cpu", enabled=False):  # mixed precision: forward only
                             new = torch.autograd.grad(loss, params, allow_unused=True)
                         grads = [_add(g, n) for g, n in zip(grads, new, strict=True)]
@@ -265,12 +267,12 @@ class GenARTrainingPlan(L.LightningModule):
         for chunk, share in self._micro_batches(batch):
             per_scale = self._losses(*chunk)
             with torch.autocast(device.type, enabled=False):  # mixed precision: forward only, as autocast advises
-                backward((per_scale * self.scale_weights.to(per_scale.device)).sum() * share)
+                backward(self._total_loss(per_scale) * share)
             total += per_scale.detach() * share
         return total
 
     def _log(self, per_scale: torch.Tensor, stage: str, batch_size: int) -> torch.Tensor:
-        loss = (per_scale * self.scale_weights).sum()
+        loss = self._total_loss(per_scale)
         self.log(
             f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size, sync_dist=True
         )
