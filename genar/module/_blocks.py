@@ -22,11 +22,25 @@ class DropPath(nn.Module):
 
     def forward(self, x_BLC: torch.Tensor) -> torch.Tensor:
         """Scale kept samples by ``1 / (1 - p)``; identity in eval mode."""
+        factor = self.sample_factor(x_BLC)
+        return x_BLC if factor is None else x_BLC * factor
+
+    def gate(self, gate_B1C: torch.Tensor) -> torch.Tensor:
+        """``gate`` times this draw's per-sample factor: ``x + drop_path(gate * branch) == x + gate' * branch``.
+
+        Folding the draw into the ``(B, 1, C)`` gate leaves one pass over the branch, ``addcmul(x, branch, gate')``,
+        instead of a multiply by the gate, one by the draw, a division and an add, each with its backward.
+        """
+        factor = self.sample_factor(gate_B1C)
+        return gate_B1C if factor is None else gate_B1C * factor
+
+    def sample_factor(self, like_B: torch.Tensor) -> torch.Tensor | None:
+        """``keep / (1 - p)`` per sample, ``(B, 1, 1)``, drawn from the current generator; None in eval mode."""
         if not self.training or self.p == 0.0:
-            return x_BLC
-        keep = torch.empty(x_BLC.shape[0], 1, 1, device=x_BLC.device, dtype=x_BLC.dtype)
+            return None
+        keep = torch.empty(like_B.shape[0], 1, 1, device=like_B.device, dtype=like_B.dtype)
         keep.bernoulli_(1 - self.p, generator=current_generator())
-        return x_BLC * keep / (1 - self.p)
+        return keep.div_(1 - self.p)
 
 
 class AdaLNBlock(nn.Module):
@@ -63,9 +77,9 @@ class AdaLNBlock(nn.Module):
         """One block; ``cond_BC`` is the activated condition (see :class:`SelfAttention` for the rest)."""
         shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(cond_BC).unsqueeze(1).chunk(6, dim=-1)
         h = torch.addcmul(shift1, self.norm1(x_BLC), 1 + scale1)
-        x_BLC = x_BLC + self.drop_path(gate1 * self.attn(h, mask_LL, cache, layer, scale_ends))
+        x_BLC = torch.addcmul(x_BLC, self.attn(h, mask_LL, cache, layer, scale_ends), self.drop_path.gate(gate1))
         h = torch.addcmul(shift2, self.norm2(x_BLC), 1 + scale2)
-        return x_BLC + self.drop_path(gate2 * self._mlp(h))
+        return torch.addcmul(x_BLC, self._mlp(h), self.drop_path.gate(gate2))
 
     def _mlp(self, h_BLC: torch.Tensor) -> torch.Tensor:
         """``self.mlp(h)``, through :func:`~genar.module._linear.linear` (bias and GELU fused in CPU inference)."""
