@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import resource
 import statistics
 import subprocess
@@ -84,6 +86,17 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 5, dtype: str = "float32") 
     for _ in range(repeats):
         a @ b
     return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def cpu_model() -> str:
+    """The CPU's model name (ratios to the reference differ between machines: tables should name it)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def run_one(config: str, phase: str, steps: int, precision: str = "32") -> dict:
@@ -196,6 +209,7 @@ def main() -> None:
         return
     has_reference = (args.reference / "ref_speed.py").is_file()
     peaks = {"32": matmul_peak_gflops(), "bf16-mixed": matmul_peak_gflops(dtype="bfloat16")}
+    machine = f"{cpu_model()}, {os.cpu_count()} CPUs"
     rows = []
     for config in args.configs:
         for phase in args.phases:
@@ -214,6 +228,7 @@ def main() -> None:
                 row["spots_per_s"] = statistics.median(row["spots_per_s_rounds"])
                 row["gflops"] = statistics.median(r["gflops"] for r in runs[precision])
                 row["peak_gflops"] = peaks[precision]
+                row["machine"] = machine
                 if reference:
                     row["reference_spots_per_s"] = statistics.median(r["spots_per_s"] for r in reference)
                     row["reference_peak_rss_mb"] = max(r["peak_rss_mb"] for r in reference)
@@ -223,6 +238,7 @@ def main() -> None:
                     print(json.dumps(row), flush=True)
     if args.json:
         return
+    print(f"machine: {machine}")
     print(
         f"matmul peak measured in this run: float32 {peaks['32']:.1f} GFLOP/s, bfloat16 {peaks['bf16-mixed']:.1f} "
         "GFLOP/s (% peak: of the row's precision)"
