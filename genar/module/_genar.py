@@ -404,7 +404,7 @@ class GenARModule(nn.Module):
         N, P = head_in_NC.shape[0], weight_PC.shape[0]
         rows = min(N, max(1, chunk_elements // P))
         logits_buf = head_in_NC.new_empty(rows, P)  # reused by every chunk: it stays in cache
-        work_buf = head_in_NC.new_empty(rows, P, dtype=torch.float32)  # the argmax's marks, then the probabilities
+        probs_buf = None if values_V is None else head_in_NC.new_empty(rows, P, dtype=torch.float32)
         values_P = None if values_V is None else F.pad(values_V, (0, P - values_V.shape[0]))
         tokens = torch.empty(N, dtype=torch.long, device=head_in_NC.device)
         expected = None if values_V is None else head_in_NC.new_empty(N, dtype=torch.float32)
@@ -412,13 +412,13 @@ class GenARModule(nn.Module):
             n = min(rows, N - r)
             logits = torch.addmm(bias_P, head_in_NC[r : r + n], weight_PC.t(), out=logits_buf[:n])
             if greedy:  # the whole padded rows, contiguous: the -inf columns never win
-                tokens[r : r + n] = argmax_rows(logits, work_buf[:n])
+                tokens[r : r + n] = argmax_rows(logits)
             else:
                 tokens[r : r + n] = choose_tokens(
                     logits[:, : self.vocab], greedy=False, temperature=temperature, top_k=top_k, generator=generator
                 )
             if values_V is not None:
-                probs = torch.softmax(logits, dim=-1, dtype=torch.float32, out=work_buf[:n])
+                probs = torch.softmax(logits, dim=-1, dtype=torch.float32, out=probs_buf[:n])
                 torch.mv(probs, values_P, out=expected[r : r + n])
         return tokens, expected
 
