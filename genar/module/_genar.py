@@ -441,9 +441,12 @@ def choose_tokens(
     top_k: int | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Pick one token per position: argmax, or a sample under temperature and top-k."""
+    """Pick one token per position: argmax, or a sample under temperature and top-k.
+
+    The argmax is :func:`~genar.module._argmax.argmax_rows`, the one greedy decoding takes.
+    """
     if greedy:
-        return logits_BNV.argmax(dim=-1)
+        return argmax_rows(logits_BNV.reshape(-1, logits_BNV.shape[-1])).view(logits_BNV.shape[:-1])
     logits = logits_BNV.float() / temperature
     if top_k is not None and top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
