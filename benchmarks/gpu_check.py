@@ -64,7 +64,7 @@ def main() -> None:
     ]
     out["sampling_seeded"] = bool(torch.equal(draws[0], draws[1])) and not bool(torch.equal(draws[0], draws[2]))
 
-    # paper-config training step and decoding throughput on the GPU
+    # paper-config training step (float32 and bf16-mixed) and decoding throughput on the GPU
     paper_scales, cap = (1, 4, 8, 40, 100, 200), 2000
     torch.manual_seed(0)
     big = module_pkg.GenARModule(
@@ -80,23 +80,39 @@ def main() -> None:
         cond_dropout=0.1,
     ).to(dev)
     plan = plan_pkg.GenARTrainingPlan(big, cap=cap, alpha=0.01, beta=1.0, lr=1e-4, micro_batch_size=64).to(dev)
-    opt = plan.configure_optimizers()
+    opt = torch.optim.AdamW(big.parameters(), lr=1e-4)  # the plan's optimiser, without a Lightning trainer
     f = torch.randn(64, 1024, device=dev)
     c = torch.rand(64, 2, device=dev)
     y = torch.poisson(torch.full((64, 200), 20.0, device=dev)).long().clamp(max=cap)
+    # bf16-mixed as Lightning runs it (autocast around the forward pass) against float32, dropout off: the loss and
+    # the gradient's direction
+    big.eval()
+    grads = []
+    for mixed in (False, True):
+        big.zero_grad(set_to_none=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=mixed):
+            per_scale = plan.accumulate_gradients((f, c, y)).detach().double()
+        flat = torch.cat([p.grad.flatten() for p in big.parameters() if p.grad is not None])
+        grads.append((per_scale, flat))
+    (l32, g32), (l16, g16) = grads
+    out["paper_bf16_mixed_per_scale_loss_max_rel_diff"] = ((l16 - l32).abs() / l32.abs()).max().item()
+    out["paper_bf16_mixed_grad_cosine"] = torch.nn.functional.cosine_similarity(g32, g16, dim=0).item()
     big.train()
-    times = []
-    for i in range(6):
-        torch.cuda.synchronize()
-        t = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        plan.accumulate_gradients((f, c, y))
-        opt.step()
-        torch.cuda.synchronize()
-        if i:
-            times.append(time.perf_counter() - t)
-    out["paper_train_spots_per_s"] = 64 / sorted(times)[len(times) // 2]
-    out["paper_train_peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    for precision in ("32", "bf16-mixed"):
+        times = []
+        torch.cuda.reset_peak_memory_stats()
+        for i in range(6):
+            torch.cuda.synchronize()
+            t = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision != "32"):
+                plan.accumulate_gradients((f, c, y))
+            opt.step()
+            torch.cuda.synchronize()
+            if i:
+                times.append(time.perf_counter() - t)
+        out[f"paper_train_{precision}_spots_per_s"] = 64 / sorted(times)[len(times) // 2]
+        out[f"paper_train_{precision}_peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     big.eval()
     fi, ci = torch.randn(256, 1024, device=dev), torch.rand(256, 2, device=dev)
     cache = big.new_cache(256, device=dev)
