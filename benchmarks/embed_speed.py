@@ -1,17 +1,20 @@
 """Histology embedding throughput, stage by stage: patch reading, each encoder's network, and embed_patches end to end.
 
 For each encoder: GFLOP per patch (counted by ``torch.utils.flop_counter`` on one patch: convolutions and matrix
-products), patches/s and achieved GFLOP/s of the network alone (a batch already in memory, warm), beside the machine's
-measured float32 matmul peak, and patches/s of the whole encoder on the uint8 batch (with its resizing and
-normalisation, on the threads it asks for: colour/texture runs on one); each the best of at least 3 calls and 2 s. Then
-patch reading alone (``iter_patches``, each image chunk decoded once) and ``genar.pp.embed_patches`` end to end (reading
-overlapped with encoding; the better of two calls, each building its encoder), with the patches/s of its encoder counted
-over the time spent inside it. Python's garbage is collected before each timed pass. Patches are the spots of her2st
-sections C4 and C3 (``--sections``; lazily read from the image pyramids, as in use) when the data is found, else
-``--n-patches`` spots of a synthetic slide. UNI (ViT-L/16) and H-optimus-0 (ViT-g/14) run with random weights (their
-speed does not depend on the weights, which cannot be fetched here). On a CUDA GPU, ``--precision auto`` (the default,
-as in ``embed_patches``) runs each network in its own reduced precision (``genar.encoders.available()``: gpu_dtype),
-network-alone timings included; ``--precision 32`` runs float32. On the CPU both run float32.
+products), patches/s and achieved GFLOP/s of the network alone (a batch already in memory, warm), beside the device's
+measured matmul peak in the network's dtype (the CPU: float32; a GPU: 8192² products), and patches/s of the whole
+encoder on the uint8 batch (with its resizing and normalisation, on the threads it asks for: colour/texture runs on
+one); each the best of at least 3 calls and 2 s. Then patch reading alone (``iter_patches``, each image chunk decoded
+once) and ``genar.pp.embed_patches`` end to end (reading overlapped with encoding; the better of two calls, each
+building its encoder), with the patches/s of its encoder counted over the time spent inside it (on a GPU, until its
+kernels finish), the seconds spent building the encoder, and the patches/s without them (a foundation ViT's random
+initialisation takes seconds, once per call, which a few hundred patches do not amortise). Python's garbage is collected
+before each timed pass. Patches are the spots of her2st sections C4 and C3 (``--sections``; lazily read from the image
+pyramids, as in use) when the data is found, else ``--n-patches`` spots of a synthetic slide. UNI (ViT-L/16) and
+H-optimus-0 (ViT-g/14) run with random weights (their speed does not depend on the weights, which cannot be fetched
+here). On a CUDA GPU, ``--precision auto`` (the default, as in ``embed_patches``) runs each network in its own reduced
+precision (``genar.encoders.available()``: gpu_dtype), network-alone timings included; ``--precision 32`` runs float32.
+On the CPU both run float32.
 
 Run:  GENAR_DATA_DIR=../shared/data python benchmarks/embed_speed.py [--encoders default color_texture
       efficientnet_lite0_mid uni_arch] [--sections C4 C3] [--n-patches 256] [--batch-size 64] [--device cpu]
@@ -103,19 +106,27 @@ def encoder_speed(encoder, batch: torch.Tensor, device: str) -> tuple[float, flo
     return gflop, len(batch) / network, len(batch) / whole
 
 
-def embed_timed(sdata, encoder: str, batch_size: int, device: str, precision: str) -> tuple[float, float]:
-    """(seconds, seconds inside the encoder) of one ``genar.pp.embed_patches`` call.
+def embed_timed(sdata, encoder: str, batch_size: int, device: str, precision: str) -> tuple[float, float, float]:
+    """(seconds, seconds building the encoder, seconds inside the encoder) of one ``genar.pp.embed_patches`` call.
 
-    The encoder that ``embed_patches`` builds is timed from its forward pre-hook to its forward hook, so the second
-    number is the encoder's own share while reading runs beside it on the other threads.
+    The encoder that ``embed_patches`` builds is timed from its forward pre-hook to its forward hook (on a GPU, to the
+    end of its kernels), so the last number is the encoder's own share while reading runs beside it on the other
+    threads. Building it (a foundation ViT's random initialisation: seconds on the CPU) is timed apart.
     """
     build = genar.encoders.get_encoder
-    inside = []
+    inside, built = [], []
+
+    def finished(*_):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()  # the forward pass only queued its kernels; embed_patches waits for them next
+        inside.append(time.perf_counter())
 
     def timed_build(name):
+        start = time.perf_counter()
         model = build(name)
+        built.append(time.perf_counter() - start)
         model.register_forward_pre_hook(lambda *_: inside.append(-time.perf_counter()))
-        model.register_forward_hook(lambda *_: inside.append(time.perf_counter()))
+        model.register_forward_hook(finished)
         return model
 
     genar.encoders.get_encoder = timed_build
@@ -131,9 +142,33 @@ def embed_timed(sdata, encoder: str, batch_size: int, device: str, precision: st
             key_added=f"X_{encoder}",
             overwrite=True,
         )
-        return time.perf_counter() - start, sum(inside)
+        return time.perf_counter() - start, sum(built), sum(inside)
     finally:
         genar.encoders.get_encoder = build
+
+
+def matmul_peak(device: str, dtype: torch.dtype) -> float:
+    """The measured matmul GFLOP/s of ``device`` in ``dtype`` (the CPU: float32, as in ``benchmarks/speed.py``)."""
+    if not device.startswith("cuda"):
+        from speed import matmul_peak_gflops
+
+        return matmul_peak_gflops()
+    n, repeats = 8192, 10
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    torch.cuda.synchronize()
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def network_dtype(model, device: str) -> torch.dtype:
+    """The dtype the (first) network of ``model`` runs in on ``device``: the one its GFLOP/s are set against."""
+    parts = getattr(model, "encoders", [model])
+    return parts[0].compute_dtype(torch.device(device).type)
 
 
 def main() -> None:
@@ -163,16 +198,14 @@ def main() -> None:
             ),
             overwrite=True,
         )
-    from speed import matmul_peak_gflops
-
     sdata = patches_sdata(args.n_patches, args.sections)
     n = sdata.tables["genar"].n_obs
-    peak = matmul_peak_gflops()
+    peaks = {torch.float32: matmul_peak(args.device, torch.float32)}
     print(
         f"{n} patches of {sdata.tables['genar'].uns['genar_patches']['params']['patch_px']} px, batch "
         f"{args.batch_size}, device {args.device} (precision {args.precision}), torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads; "
-        f"float32 matmul peak {peak:.0f} GFLOP/s"
+        f"float32 matmul peak {peaks[torch.float32]:.0f} GFLOP/s"
     )
     rates = []
     for _ in range(2):  # the first pass also opens the image stores and fills the OS page cache
@@ -190,21 +223,26 @@ def main() -> None:
     batch = torch.from_numpy(genar.pp.read_patches(sdata, np.arange(min(args.batch_size, n))))
     print(
         "| encoder | dim | GFLOP/patch | network patches/s | GFLOP/s | % of matmul peak | encoder patches/s "
-        "| embed_patches patches/s | its encoder patches/s |"
+        "| embed_patches patches/s | its encoder patches/s | building the encoder, s "
+        "| embed_patches patches/s after the build |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for encoder in args.encoders:
         model = genar.encoders.get_encoder(encoder)
         use_reduced_precision(model, enabled=args.precision == "auto")
+        dtype = network_dtype(model, args.device)
+        if dtype not in peaks:
+            peaks[dtype] = matmul_peak(args.device, dtype)
         gflop, net_rate, encoder_rate = encoder_speed(model, batch, args.device)
-        seconds, in_encoder = min(
+        seconds, building, in_encoder = min(
             embed_timed(sdata, encoder, args.batch_size, args.device, args.precision) for _ in range(2)
         )
         dim = sdata.tables["genar"].obsm[f"X_{encoder}"].shape[1]
         achieved = gflop * net_rate
         print(
-            f"| {encoder} | {dim} | {gflop:.3f} | {net_rate:.0f} | {achieved:.1f} | {100 * achieved / peak:.0f}% | "
-            f"{encoder_rate:.0f} | {n / seconds:.0f} | {n / in_encoder:.0f} |"
+            f"| {encoder} | {dim} | {gflop:.3f} | {net_rate:.0f} | {achieved:.1f} | "
+            f"{100 * achieved / peaks[dtype]:.0f}% ({str(dtype).removeprefix('torch.')}) | {encoder_rate:.0f} | "
+            f"{n / seconds:.0f} | {n / in_encoder:.0f} | {building:.2f} | {n / (seconds - building):.0f} |"
         )
 
 
