@@ -15,6 +15,7 @@ import numpy as np
 
 from .._geometry import section_transformations
 from .._logging import logger
+from .._region_readers import ZarrRegionReader, register_region_reader
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
@@ -179,18 +180,25 @@ def _ome_physical_size(path: str | os.PathLike) -> tuple[float | None, float | N
 
 
 def slide_levels(slide, backend: Backend) -> list:
-    """Every pyramid level of the slide as a lazy ``(3, height, width)`` uint8 dask array, full resolution first."""
+    """Every pyramid level of the slide as a lazy ``(3, height, width)`` uint8 dask array, full resolution first.
+
+    Each level's region reader is recorded (:mod:`genar._region_readers`), so that the patch reader decodes tiles
+    straight from the slide on all of its threads.
+    """
     import dask.array as da
 
     if backend == "tiffslide":
         group = slide.zarr_group
         levels = []
         for i in range(slide.level_count):
-            array = da.from_zarr(group[str(i)])
+            stored = group[str(i)]
+            array = da.from_zarr(stored)
             if array.ndim != 3 or array.shape[-1] not in (3, 4):
                 msg = f"Level {i} of the slide has shape {array.shape}; genar reads RGB(A) slides (height, width, 3)."
                 raise SlideError(msg)
-            levels.append(array[..., :3].transpose(2, 0, 1))
+            level = array[..., :3].transpose(2, 0, 1)
+            register_region_reader(level, ZarrRegionReader(stored))
+            levels.append(level)
         return levels
     return [_openslide_level(slide, i) for i in range(slide.level_count)]
 
@@ -200,17 +208,30 @@ def _openslide_level(slide, level: int):
     import dask.array as da
 
     width, height = slide.level_dimensions[level]
-    scale = slide.level_downsamples[level]
     chunk = OPENSLIDE_CHUNK_PX
     chunks = ((3,), _edges(height, chunk), _edges(width, chunk))
+    read = OpenslideRegionReader(slide, level)
 
     def block(block_info=None):
         (_, _), (y0, y1), (x0, x1) = block_info[None]["array-location"]
-        region = slide.read_region((int(x0 * scale), int(y0 * scale)), level, (x1 - x0, y1 - y0))
-        rgba = np.asarray(region)
-        return np.ascontiguousarray(rgba[..., :3].transpose(2, 0, 1))
+        return read(y0, y1, x0, x1)
 
-    return da.map_blocks(block, chunks=chunks, dtype=np.uint8, meta=np.empty((0, 0, 0), np.uint8))
+    array = da.map_blocks(block, chunks=chunks, dtype=np.uint8, meta=np.empty((0, 0, 0), np.uint8))
+    register_region_reader(array, read)
+    return array
+
+
+class OpenslideRegionReader:
+    """Regions of one openslide level (in that level's pixels) as ``(3, h, w)`` uint8; openslide is thread-safe."""
+
+    def __init__(self, slide, level: int) -> None:
+        self.slide, self.level = slide, level
+        self.scale = slide.level_downsamples[level]
+
+    def __call__(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        origin = (int(x0 * self.scale), int(y0 * self.scale))  # read_region takes level 0's coordinates
+        rgba = np.asarray(self.slide.read_region(origin, self.level, (x1 - x0, y1 - y0)))
+        return np.ascontiguousarray(rgba[..., :3].transpose(2, 0, 1))
 
 
 def _edges(n: int, chunk: int) -> tuple[int, ...]:

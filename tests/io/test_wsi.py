@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 from spatialdata.transformations import get_transformation
@@ -34,6 +36,38 @@ def test_the_openslide_backend_reads_the_same_pixels(c4_slides):
     level_a = genar._geometry.image_levels(a.images["a_image"])[0]
     level_b = genar._geometry.image_levels(b.images["b_image"])[0]
     np.testing.assert_array_equal(level_a[:, 3000:3100, 6000:6100], level_b[:, 3000:3100, 6000:6100])
+
+
+@pytest.mark.parametrize(("kind", "backend"), [("tiff", "tiffslide"), ("ome", "tiffslide"), ("ome", "openslide")])
+def test_patches_of_a_slide_are_read_from_its_tiles_on_the_reader_threads_as_dask_reads_them(
+    c4_slides, kind, backend, monkeypatch
+):
+    if backend == "openslide":
+        pytest.importorskip("openslide")
+    from genar._region_readers import region_reader_of
+    from genar.pp import _patch_reader
+
+    sdata = genar.io.read_wsi(c4_slides[kind], name="C4", backend=backend)
+    height, width = c4_slides["levels"][0].shape[:2]
+    # spots everywhere (openslide sees only these files' full resolution, where detecting tissue takes minutes)
+    genar.pp.make_spots(sdata, "C4_image", section="C4", tissue_mask=np.ones((height // 64, width // 64), bool))
+    genar.pp.extract_patches(sdata, patch_px=64)
+    table = sdata.tables["genar"]
+    rows = np.linspace(0, table.n_obs - 1, 200).astype(int)
+    gc.collect()  # the record lives as long as the SpatialData's level does
+    reader = _patch_reader.PatchReader(sdata, table, "genar_patches")
+    level = next(iter(reader.levels.values()))[0]
+    assert level.stored is None and level.region is not None  # the slide's tiles, not dask's graph
+    direct = reader.read(rows)
+    assert direct.shape == (200, 64, 64, 3) and level.decoded > 0
+    reader.close()
+    monkeypatch.setattr(_patch_reader, "region_reader_of", lambda array: None)
+    through_dask = genar.pp.read_patches(sdata, rows)
+    np.testing.assert_array_equal(direct, through_dask)
+    # an array computed from a level is not the slide's: dask reads it
+    image_level = genar._geometry.image_levels(sdata.images["C4_image"])[0].data
+    assert region_reader_of(image_level) is not None
+    assert region_reader_of(image_level.rechunk(256)) is None and region_reader_of(image_level + 0) is None
 
 
 def test_make_spots_and_patches_need_no_pixel_size_after_read_wsi(c4_slides):
