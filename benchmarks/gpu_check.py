@@ -92,7 +92,7 @@ def main() -> None:
         big.zero_grad(set_to_none=True)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=mixed):
             per_scale = plan.accumulate_gradients((f, c, y)).detach().double()
-        flat = torch.cat([p.grad.flatten() for p in big.parameters() if p.grad is not None])
+        flat = torch.cat([p.grad.flatten() for p in big.parameters() if p.grad is not None]).double()
         grads.append((per_scale, flat))
     (l32, g32), (l16, g16) = grads
     out["paper_bf16_mixed_per_scale_loss_max_rel_diff"] = ((l16 - l32).abs() / l32.abs()).max().item()
