@@ -38,13 +38,3 @@ def region_reader_of(array) -> RegionReader | None:
     if found is None or found[0] != tuple(array.shape):
         return None
     return found[1]
-
-
-class ZarrRegionReader:
-    """Regions of a ``(height, width, channels)`` zarr array (a tiffslide level) as ``(3, h, w)`` uint8."""
-
-    def __init__(self, array) -> None:
-        self.array = array
-
-    def __call__(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-        return np.ascontiguousarray(np.asarray(self.array[y0:y1, x0:x1, :3], dtype=np.uint8).transpose(2, 0, 1))

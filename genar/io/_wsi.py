@@ -15,7 +15,7 @@ import numpy as np
 
 from .._geometry import section_transformations
 from .._logging import logger
-from .._region_readers import ZarrRegionReader, register_region_reader
+from .._region_readers import register_region_reader
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
@@ -232,6 +232,16 @@ class OpenslideRegionReader:
         origin = (int(x0 * self.scale), int(y0 * self.scale))  # read_region takes level 0's coordinates
         rgba = np.asarray(self.slide.read_region(origin, self.level, (x1 - x0, y1 - y0)))
         return np.ascontiguousarray(rgba[..., :3].transpose(2, 0, 1))
+
+
+class ZarrRegionReader:
+    """Regions of a ``(height, width, channels)`` zarr array (a tiffslide level) as ``(3, h, w)`` uint8."""
+
+    def __init__(self, array) -> None:
+        self.array = array
+
+    def __call__(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        return np.ascontiguousarray(np.asarray(self.array[y0:y1, x0:x1, :3], dtype=np.uint8).transpose(2, 0, 1))
 
 
 def _edges(n: int, chunk: int) -> tuple[int, ...]:
