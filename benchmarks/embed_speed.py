@@ -149,20 +149,11 @@ def embed_timed(sdata, encoder: str, batch_size: int, device: str, precision: st
 
 def matmul_peak(device: str, dtype: torch.dtype) -> float:
     """The measured matmul GFLOP/s of ``device`` in ``dtype`` (the CPU: float32, as in ``benchmarks/speed.py``)."""
-    if not device.startswith("cuda"):
-        from speed import matmul_peak_gflops
+    from speed import matmul_peak_gflops
 
+    if not device.startswith("cuda"):
         return matmul_peak_gflops()
-    n, repeats = 8192, 10
-    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    torch.cuda.synchronize()
-    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+    return matmul_peak_gflops(n=8192, repeats=10, dtype=str(dtype).removeprefix("torch."), device=device)
 
 
 def network_dtype(model, device: str) -> torch.dtype:
