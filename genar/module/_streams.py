@@ -11,6 +11,7 @@ the parts' gradients (``genar.train.GenARTrainingPlan``).
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -78,15 +79,54 @@ def choose_streams(
     return max(1, min(torch.get_num_threads(), n_tasks, affordable))
 
 
+#: Long-lived stream threads, one pool per number of streams (see :func:`run_in_streams`).
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+#: Marks the pools' own threads, so that a task that runs streams itself runs them in its own thread.
+_IN_STREAM = threading.local()
+
+
+def _forget_pools_after_fork() -> None:
+    """In a forked child the pools' threads do not exist: start afresh (the parent's pools are untouched)."""
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools_after_fork)
+
+
+def _mark_stream_thread() -> None:
+    _IN_STREAM.active = True
+
+
+def stream_pool(n: int) -> ThreadPoolExecutor:
+    """The process's ``n`` stream threads, started on first use and kept for every later call.
+
+    Fresh threads for every batch made training's steps slower: each new thread's memory (its stack, and what the
+    allocator hands it) is mapped and faulted in anew, and what it freed goes back to the system when it ends.
+    Config ``small``, 2 CPU cores, fresh and kept threads alternating step by step in one process (20 steps each):
+    median step 1.96 s with fresh threads, 1.71 s with kept ones; 0.36 s against 0.02 s of system time and ~133,000
+    against ~8,000 minor page faults per step. Decoding (which reuses its KV caches) was the same within noise.
+    """
+    with _POOLS_LOCK:
+        pool = _POOLS.get(n)
+        if pool is None:
+            pool = _POOLS[n] = ThreadPoolExecutor(n, thread_name_prefix="genar-stream", initializer=_mark_stream_thread)
+        return pool
+
+
 def run_in_streams(tasks: Sequence[Callable[[Resource], Result]], resources: Sequence[Resource]) -> list[Result]:
     """Run ``tasks`` on ``len(resources)`` threads, each holding one resource; results in the order of ``tasks``.
 
     Each thread runs PyTorch on ``torch.get_num_threads() // len(resources)`` threads (at least one) in the caller's
     inference mode, gradient mode and CPU autocast (PyTorch keeps them per thread), and passes its own resource
-    (a KV cache, say) to every task it runs. The caller's thread count is restored afterwards (a worker's setting
-    can leak into it).
+    (a KV cache, say) to every task it runs. The threads are the process's long-lived stream threads
+    (:func:`stream_pool`); a task that itself runs streams runs them one after another in its own thread. The
+    caller's thread count is restored afterwards (a worker's setting can leak into it).
     """
-    if len(resources) == 1:
+    if len(resources) == 1 or getattr(_IN_STREAM, "active", False):
         return [task(resources[0]) for task in tasks]
     threads = torch.get_num_threads()
     per_stream = max(1, threads // len(resources))
@@ -95,28 +135,29 @@ def run_in_streams(tasks: Sequence[Callable[[Resource], Result]], resources: Seq
     free: queue.SimpleQueue = queue.SimpleQueue()
     for resource in resources:
         free.put(resource)
-    own = threading.local()
-
-    def start_stream() -> None:
-        torch.set_num_threads(per_stream)
-        own.resource = free.get()
+    held: dict[int, Resource] = {}  # thread -> its resource in this call; a pool of len(resources) threads
 
     def run(task: Callable[[Resource], Result]) -> Result:
+        thread = threading.get_ident()
+        if thread not in held:
+            held[thread] = free.get_nowait()
+        torch.set_num_threads(per_stream)
         with (
             torch.inference_mode(inference),
             torch.set_grad_enabled(grad),
             torch.autocast("cpu", enabled=autocast[0], dtype=autocast[1]),
         ):
-            return task(own.resource)
+            return task(held[thread])
 
+    futures = [stream_pool(len(resources)).submit(run, task) for task in tasks]
     try:
-        with ThreadPoolExecutor(len(resources), thread_name_prefix="genar-stream", initializer=start_stream) as pool:
-            futures = [pool.submit(run, task) for task in tasks]
-            try:
-                return [f.result() for f in futures]
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+        return [f.result() for f in futures]
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        for f in futures:  # no task of this call outlives it (a running one cannot be cancelled)
+            if not f.cancelled():
+                f.exception()
+        raise
     finally:
         torch.set_num_threads(threads)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
 import time
 
@@ -148,6 +150,60 @@ def test_run_in_streams_passes_errors_on():
     with pytest.raises(RuntimeError, match="micro-batch 2 failed"):
         run_in_streams([task(i) for i in range(5)], [None, None])
     assert torch.get_num_threads() == before
+
+
+def test_stream_threads_are_kept_between_calls_and_each_holds_one_resource_per_call():
+    barrier = threading.Barrier(2)
+
+    def task(i):
+        def run(resource):
+            if i < 2:
+                barrier.wait(timeout=10)  # the first two tasks run at once: on both threads
+            return threading.current_thread(), resource  # the Thread itself: idents of ended threads are reused
+
+        return run
+
+    first = run_in_streams([task(i) for i in range(6)], ["a", "b"])
+    second = run_in_streams([task(i) for i in range(6)], ["c", "d"])
+    threads = {t for t, _ in first}
+    assert len(threads) == 2 and {t for t, _ in second} == threads  # the same two threads, not new ones
+    assert threading.current_thread() not in threads
+    for out, resources in ((first, {"a", "b"}), (second, {"c", "d"})):
+        held = {t: {r for u, r in out if u == t} for t in threads}
+        assert all(len(r) == 1 for r in held.values())  # a thread keeps its resource for the whole call
+        assert set.union(*held.values()) == resources  # and no two threads share one
+
+
+def test_streams_started_within_a_stream_run_in_its_thread():
+    def inner(resource):
+        return threading.get_ident(), resource
+
+    def outer(resource):
+        return threading.get_ident(), run_in_streams([inner, inner], ["x", "y"])
+
+    for thread, inner_out in run_in_streams([outer, outer], ["a", "b"]):
+        assert inner_out == [(thread, "x"), (thread, "x")]  # one after another, with the first resource
+
+
+def _streams_in_a_forked_child(results) -> None:
+    results.put(run_in_streams([(lambda r, i=i: (i, r)) for i in range(3)], ["a", "b"]))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_starts_its_own_stream_threads():
+    barrier = threading.Barrier(2)
+    run_in_streams([lambda r: barrier.wait(timeout=10), lambda r: barrier.wait(timeout=10)], ["a", "b"])
+    # (both of the parent's threads are started)
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_streams_in_a_forked_child, args=(results,))
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():  # the parent's threads do not exist in the child: its tasks would never run
+        child.kill()
+        child.join()
+    assert child.exitcode == 0
+    assert [i for i, _ in results.get(timeout=5)] == [0, 1, 2]
 
 
 def test_kv_cache_rows_share_the_buffers_and_reserve_grows_them():
