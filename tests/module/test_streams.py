@@ -190,6 +190,7 @@ def _streams_in_a_forked_child(results) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # Python >= 3.12
 def test_a_forked_child_starts_its_own_stream_threads():
     barrier = threading.Barrier(2)
     run_in_streams([lambda r: barrier.wait(timeout=10), lambda r: barrier.wait(timeout=10)], ["a", "b"])
